@@ -1,0 +1,3 @@
+from omicsdm.cli.main import app
+
+app(prog_name="omicsdm")

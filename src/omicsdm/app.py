@@ -1,0 +1,84 @@
+"""Application factory and lifespan: the engine, one S3 client and the HTTP client live here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from omicsdm import __version__
+from omicsdm.auth.jwt import TokenVerifier
+from omicsdm.auth.secrets import UploadTokens
+from omicsdm.db.engine import make_engine, make_sessionmaker
+from omicsdm.deps import AppState
+from omicsdm.errors import install_error_handlers
+from omicsdm.frontend import mount_frontend
+from omicsdm.routers import auth, catalog, health
+from omicsdm.settings import Settings, get_settings
+from omicsdm.storage import open_storage
+
+log = logging.getLogger("omicsdm")
+
+DESCRIPTION = """
+The file store of an omics data warehouse. Browsers and scripts upload straight to S3 in parts,
+each S3 request signed by this service after it checked what is being signed; every re-upload
+becomes a new version; downloads are short-lived presigned URLs; "delete" is a flag.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            engine = make_engine(settings.database)
+            stack.push_async_callback(engine.dispose)
+            storage = await stack.enter_async_context(open_storage(settings.s3))
+            http = await stack.enter_async_context(httpx.AsyncClient())
+            if settings.s3.configure_bucket:
+                try:
+                    await storage.provision_bucket(_browser_origins(settings))
+                except Exception as exc:  # S3 down at start: serve anyway, /readyz says why
+                    log.warning("bucket set-up skipped: %s", exc)
+            app.state.omicsdm = AppState(
+                settings=settings,
+                engine=engine,
+                sessionmaker=make_sessionmaker(engine),
+                storage=storage,
+                http=http,
+                verifier=TokenVerifier(settings, http),
+                upload_tokens=UploadTokens(settings.secret_key.get_secret_value()),
+            )
+            yield
+
+    app = FastAPI(
+        title="omicsdm",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["Location"],
+        )
+    for router in (health.router, auth.router, catalog.router):
+        app.include_router(router)
+    mount_frontend(app, Path(__file__).resolve().parents[2] / "frontend" / "dist")
+    return app
+
+
+def _browser_origins(settings: Settings) -> list[str]:
+    return sorted({settings.public_url.rstrip("/"), *settings.cors_origins})

@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn/gunicorn: `omicsdm.asgi:app`."""
+
+from omicsdm.app import create_app
+
+app = create_app()

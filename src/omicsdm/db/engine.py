@@ -1,0 +1,21 @@
+"""Engine and session factory, created in the app lifespan (never at import time)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from omicsdm.settings import DatabaseSettings
+
+
+def make_engine(settings: DatabaseSettings) -> AsyncEngine:
+    return create_async_engine(
+        settings.url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": "omicsdm"}},
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

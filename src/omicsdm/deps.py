@@ -1,0 +1,83 @@
+"""FastAPI dependencies: long-lived clients from the lifespan, the request's session, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from omicsdm.auth.jwt import TokenVerifier
+from omicsdm.auth.principal import Principal
+from omicsdm.auth.secrets import UploadTokens
+from omicsdm.errors import NotAuthenticated
+from omicsdm.services import identity
+from omicsdm.settings import Settings
+from omicsdm.storage import Storage
+
+
+@dataclass
+class AppState:
+    """Everything the lifespan opens; one per process, shared by all requests."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    storage: Storage
+    http: httpx.AsyncClient
+    verifier: TokenVerifier
+    upload_tokens: UploadTokens
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.omicsdm
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings_dep(state: State) -> Settings:
+    return state.settings
+
+
+def get_storage(state: State) -> Storage:
+    return state.storage
+
+
+async def get_session(state: State) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the handler returns, rolled back when it raises."""
+    async with state.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+Storage_ = Annotated[Storage, Depends(get_storage)]
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An OIDC access token from the identity provider, or a personal API token (odm_…).",
+)
+
+
+async def get_current_user(
+    state: State, session: Session, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise NotAuthenticated("authentication required: send Authorization: Bearer <token>")
+    return await identity.resolve(session, state.verifier, credentials.credentials, state.settings.auth.admin_group)
+
+
+CurrentUser = Annotated[Principal, Depends(get_current_user)]

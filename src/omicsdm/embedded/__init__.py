@@ -1,0 +1,1 @@
+"""Embedded PostgreSQL and S3 (SeaweedFS) servers for development and tests."""

@@ -1,0 +1,49 @@
+"""The audit trail: append-only."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omicsdm.db.models import AuditEvent
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    action: str,
+    actor_id: uuid.UUID | None,
+    actor_name: str,
+    target_type: str,
+    target_id: str | uuid.UUID | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await session.execute(
+        insert(AuditEvent).values(
+            action=action,
+            actor_id=actor_id,
+            actor_name=actor_name,
+            target_type=target_type,
+            target_id=str(target_id) if target_id is not None else None,
+            detail=detail or {},
+        )
+    )
+
+
+async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(AuditEvent).values(rows))
+
+
+async def events_for(session: AsyncSession, target_type: str, target_id: str, limit: int = 500) -> list[AuditEvent]:
+    rows = await session.execute(
+        select(AuditEvent)
+        .where(AuditEvent.target_type == target_type, AuditEvent.target_id == target_id)
+        .order_by(AuditEvent.at, AuditEvent.id)
+        .limit(limit)
+    )
+    return list(rows.scalars())

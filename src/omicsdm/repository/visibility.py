@@ -1,0 +1,42 @@
+"""Read permission as SQL predicates, so listings and single loads apply the very same rule.
+
+A dataset is readable by admins, its owner group, every group it is shared with, and by everyone
+when it is public. A project is visible to admins, its owner groups and whoever can read one of its
+datasets. Files inherit their dataset's readability.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, exists, or_, select, true
+
+from omicsdm.auth.principal import Principal
+from omicsdm.db.models import Dataset, DatasetShare, Project, ProjectOwner
+
+
+def dataset_readable(principal: Principal) -> ColumnElement[bool]:
+    if principal.is_admin:
+        return true()
+    groups = list(principal.group_ids)
+    return or_(
+        Dataset.public.is_(True),
+        Dataset.owner_group_id.in_(groups),
+        exists(
+            select(DatasetShare.dataset_id).where(
+                DatasetShare.dataset_id == Dataset.id, DatasetShare.group_id.in_(groups)
+            )
+        ),
+    )
+
+
+def project_visible(principal: Principal) -> ColumnElement[bool]:
+    if principal.is_admin:
+        return true()
+    groups = list(principal.group_ids)
+    return or_(
+        exists(
+            select(ProjectOwner.project_id).where(
+                ProjectOwner.project_id == Project.id, ProjectOwner.group_id.in_(groups)
+            )
+        ),
+        exists(select(Dataset.id).where(Dataset.project_id == Project.id, dataset_readable(principal))),
+    )

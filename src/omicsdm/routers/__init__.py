@@ -1,0 +1,1 @@
+"""HTTP routers: dependencies in, schema out; no SQL and no S3 calls here."""

@@ -1,0 +1,78 @@
+"""Projects and datasets."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from omicsdm.schemas.common import Code, GroupName, Title
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"code": "liver-atlas", "name": "Liver atlas", "owner_groups": ["lab-a"]}]},
+    )
+    code: Code
+    name: Title
+    description: str = Field("", max_length=10_000)
+    owner_groups: list[GroupName] = Field(default_factory=list, max_length=100)
+    file_download_allowed: bool = Field(True, description="False: only owner groups of a dataset may download")
+
+
+class ProjectOut(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    description: str
+    owner_groups: list[str]
+    file_download_allowed: bool
+    created_at: datetime
+
+
+class DatasetCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"project_id": "6f1c…", "code": "rnaseq-batch1", "name": "RNA-seq batch 1", "owner_group": "lab-a"}
+            ]
+        },
+    )
+    project_id: uuid.UUID
+    code: Code
+    name: Title
+    description: str = Field("", max_length=10_000)
+    owner_group: GroupName
+    shared_with: list[GroupName] = Field(default_factory=list, max_length=100)
+    public: bool = False
+
+
+class DatasetUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Title | None = None
+    description: str | None = Field(None, max_length=10_000)
+    shared_with: list[GroupName] | None = Field(None, max_length=100)
+    public: bool | None = None
+
+
+class DatasetPermissions(BaseModel):
+    upload: bool
+    manage: bool
+    download: bool
+
+
+class DatasetOut(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    project_code: str
+    code: str
+    name: str
+    description: str
+    owner_group: str
+    shared_with: list[str]
+    public: bool
+    created_at: datetime
+    permissions: DatasetPermissions

@@ -1,0 +1,61 @@
+"""Turns a bearer credential into a Principal, keeping users, groups and memberships in step with the IdP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omicsdm.auth.jwt import Identity, TokenVerifier
+from omicsdm.auth.principal import Principal
+from omicsdm.auth.secrets import hash_api_token, is_api_token
+from omicsdm.errors import NotAuthenticated
+from omicsdm.repository import users
+
+
+async def resolve(session: AsyncSession, verifier: TokenVerifier, credential: str, admin_group: str) -> Principal:
+    if is_api_token(credential):
+        return await _from_api_token(session, credential, admin_group)
+    identity = await verifier.verify(credential)
+    return await sync_identity(session, identity, admin_group)
+
+
+async def sync_identity(session: AsyncSession, identity: Identity, admin_group: str) -> Principal:
+    """The IdP is the source of truth for groups; the tables mirror the last token seen (API tokens use them)."""
+    user_id = await users.upsert_user(session, identity.subject, identity.username, identity.email)
+    current = await users.membership_names(session, user_id)
+    if set(current) != identity.groups:
+        ids = await users.ensure_groups(session, identity.groups)
+        await users.replace_memberships(session, user_id, ids.values())
+        current = ids
+    return Principal(
+        user_id=user_id,
+        subject=identity.subject,
+        username=identity.username,
+        group_ids=frozenset(current.values()),
+        groups=frozenset(current),
+        is_admin=admin_group in current,
+        via=identity.via,
+    )
+
+
+async def _from_api_token(session: AsyncSession, secret: str, admin_group: str) -> Principal:
+    found = await users.find_api_token(session, hash_api_token(secret))
+    if found is None:
+        raise NotAuthenticated("unknown API token")
+    token, user = found
+    if token.revoked_at is not None:
+        raise NotAuthenticated("API token revoked")
+    if token.expires_at is not None and token.expires_at <= datetime.now(UTC):
+        raise NotAuthenticated("API token expired")
+    await users.touch_api_token(session, token.id)
+    groups = await users.membership_names(session, user.id)
+    return Principal(
+        user_id=user.id,
+        subject=user.subject,
+        username=user.username,
+        group_ids=frozenset(groups.values()),
+        groups=frozenset(groups),
+        is_admin=admin_group in groups,
+        via="api-token",
+    )

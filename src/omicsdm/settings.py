@@ -1,0 +1,145 @@
+"""Configuration: one Settings object read from OMICSDM_* environment variables (nested with `__`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "placeholder", "minioadmin"})
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field(
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/omicsdm",
+        description="SQLAlchemy async URL of the PostgreSQL database (driver postgresql+asyncpg).",
+    )
+    pool_size: int = Field(10, ge=1, le=200)
+
+    @field_validator("url")
+    @classmethod
+    def _asyncpg_only(cls, value: str) -> str:
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("database URL must start with postgresql+asyncpg://")
+        return value
+
+
+class S3Settings(BaseModel):
+    endpoint_url: str = Field("http://127.0.0.1:8333", description="S3 endpoint the service talks to.")
+    public_url: str | None = Field(
+        None,
+        description="S3 endpoint as browsers reach it (defaults to endpoint_url); the signer accepts only this host.",
+    )
+    region: str = "us-east-1"
+    bucket: str = "omicsdm"
+    access_key_id: str = "omicsdm"
+    secret_access_key: SecretStr = SecretStr("changeme")
+    download_url_expiry_seconds: int = Field(900, ge=1, le=604_800)
+    configure_bucket: bool = Field(
+        True, description="On start-up, create the bucket and set versioning, CORS and the no-delete policy."
+    )
+
+    @field_validator("endpoint_url", "public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError("must be an http(s) URL with a host and no path, e.g. http://127.0.0.1:9000")
+        return value.rstrip("/")
+
+    @property
+    def browser_url(self) -> str:
+        return self.public_url or self.endpoint_url
+
+    @property
+    def browser_host(self) -> str:
+        """host[:port] exactly as a browser sends it in the Host header (default ports dropped)."""
+        parts = urlsplit(self.browser_url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        default_port = 80 if parts.scheme == "http" else 443
+        return host if parts.port in (None, default_port) else f"{host}:{parts.port}"
+
+
+class AuthSettings(BaseModel):
+    oidc_issuer: str | None = Field(None, description="Issuer (iss) of accepted OIDC access tokens.")
+    oidc_audience: str | None = Field(None, description="Audience (aud) accepted tokens must carry.")
+    oidc_jwks_url: str | None = Field(None, description="JWKS URL; defaults to <issuer>/protocol/openid-connect/certs.")
+    oidc_client_id: str = Field("omicsdm", description="Public client id the web frontend uses for login.")
+    groups_claim: str = Field("groups", description="Claim holding the user's groups (Keycloak: groups).")
+    admin_group: str = "admin"
+    jwks_cache_seconds: int = Field(600, ge=1)
+    upload_token_seconds: int = Field(7 * 24 * 3600, ge=60, description="Lifetime of an upload's signing token.")
+
+    @property
+    def jwks_url(self) -> str | None:
+        if self.oidc_jwks_url:
+            return self.oidc_jwks_url
+        if self.oidc_issuer:
+            return self.oidc_issuer.rstrip("/") + "/protocol/openid-connect/certs"
+        return None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMICSDM_", env_nested_delimiter="__", extra="ignore")
+
+    dev_mode: bool = Field(False, description="Enables the password-less dev login. Never in production.")
+    secret_key: SecretStr = Field(
+        SecretStr("changeme"), description="Server secret for upload tokens and dev logins; 32+ random bytes."
+    )
+    database: DatabaseSettings = DatabaseSettings()
+    s3: S3Settings = S3Settings()
+    auth: AuthSettings = AuthSettings()
+    allowed_extensions: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Allowed file name endings, e.g. fastq.gz,bam,vcf.gz; empty = any."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed to call the API and the bucket from a browser."
+    )
+    public_url: str = Field("http://127.0.0.1:8000", description="URL users reach the service at.")
+    upload_session_max_age_hours: int = Field(7 * 24, ge=1, description="Janitor expires older upload sessions.")
+
+    @field_validator("allowed_extensions", "cors_origins", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("allowed_extensions")
+    @classmethod
+    def _normalise_extensions(cls, value: list[str]) -> list[str]:
+        return [ext.lower().lstrip(".") for ext in value]
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        if self.dev_mode:
+            return self
+        for name, secret in (
+            ("OMICSDM_SECRET_KEY", self.secret_key),
+            ("OMICSDM_S3__SECRET_ACCESS_KEY", self.s3.secret_access_key),
+        ):
+            if secret.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    f"{name} is a placeholder; set a real secret (or OMICSDM_DEV_MODE=true for development)"
+                )
+        if len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("OMICSDM_SECRET_KEY must be at least 32 characters outside dev mode")
+        if not self.auth.oidc_issuer:
+            raise ValueError("OMICSDM_AUTH__OIDC_ISSUER is required outside dev mode")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,225 @@
+"""Every S3 call of the service, over one aiobotocore client made in the lifespan.
+
+There is deliberately no call here that deletes an object or a bucket: aborting an unfinished
+multipart upload is the only destructive operation, and it cannot touch a stored object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from omicsdm.settings import S3Settings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import CORSConfigurationTypeDef
+
+log = logging.getLogger("omicsdm.storage")
+
+PING_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    size: int
+    etag: str
+    version_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    number: int
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingUpload:
+    key: str
+    upload_id: str
+    initiated: datetime
+
+
+class StorageError(Exception):
+    """S3 could not be reached or answered with an unexpected error."""
+
+
+class Storage:
+    def __init__(self, client: S3Client, settings: S3Settings) -> None:
+        self._client = client
+        self.settings = settings
+        self.bucket = settings.bucket
+
+    async def ping(self) -> None:
+        try:
+            await asyncio.wait_for(self._client.head_bucket(Bucket=self.bucket), PING_TIMEOUT_SECONDS)
+        except (TimeoutError, BotoCoreError, ClientError, OSError) as exc:
+            raise StorageError(f"bucket {self.bucket!r} unreachable: {exc}") from exc
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        try:
+            answer = await self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise StorageError(str(exc)) from exc
+        except (BotoCoreError, OSError) as exc:
+            raise StorageError(str(exc)) from exc
+        return ObjectInfo(
+            size=answer["ContentLength"], etag=answer["ETag"].strip('"'), version_id=answer.get("VersionId")
+        )
+
+    async def multipart_upload_ids(self, key: str) -> list[str]:
+        """Unfinished multipart uploads on exactly this key."""
+        try:
+            answer = await self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise StorageError(str(exc)) from exc
+        return [u["UploadId"] for u in answer.get("Uploads", []) if u.get("Key") == key and "UploadId" in u]
+
+    async def list_parts(self, key: str, upload_id: str) -> list[PartInfo] | None:
+        """The uploaded parts, or None when S3 does not know this upload (finished, aborted, never begun)."""
+        parts: list[PartInfo] = []
+        marker = 0
+        try:
+            while True:
+                answer = await self._client.list_parts(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=1000
+                )
+                parts.extend(
+                    PartInfo(number=p["PartNumber"], size=p["Size"], etag=p["ETag"].strip('"'))
+                    for p in answer.get("Parts", [])
+                )
+                if not answer.get("IsTruncated"):
+                    return parts
+                marker = int(answer.get("NextPartNumberMarker", 0))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404"):
+                return None
+            raise StorageError(str(exc)) from exc
+        except (BotoCoreError, OSError) as exc:
+            raise StorageError(str(exc)) from exc
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        try:
+            await self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
+                raise StorageError(str(exc)) from exc
+        except (BotoCoreError, OSError) as exc:
+            raise StorageError(str(exc)) from exc
+
+    async def pending_uploads(self, prefix: str = "") -> AsyncIterator[PendingUpload]:
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                yield PendingUpload(key=upload["Key"], upload_id=upload["UploadId"], initiated=upload["Initiated"])
+
+    async def presign_get(self, key: str, version_id: str | None, filename: str, expires: int) -> str:
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ResponseContentDisposition": content_disposition(filename),
+        }
+        if version_id:
+            params["VersionId"] = version_id
+        return await self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+
+    async def provision_bucket(self, cors_origins: list[str]) -> list[str]:
+        """Create the bucket if missing; versioning on; CORS for browsers; a policy denying deletion.
+
+        Returns warnings for the steps this S3 server does not support (e.g. community MinIO has no
+        PutBucketCors); those are not fatal.
+        """
+        warnings: list[str] = []
+        try:
+            await self._client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            try:
+                await self._client.create_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise StorageError(f"cannot create bucket {self.bucket!r}: {exc}") from exc
+        await self._client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        try:
+            await self._client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration=cors_rules(cors_origins))
+        except ClientError as exc:
+            warnings.append(f"CORS not set ({exc}); configure it on the S3 server (MinIO: MINIO_API_CORS_ALLOW_ORIGIN)")
+        try:
+            await self._client.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(no_delete_policy(self.bucket)))
+        except ClientError as exc:
+            warnings.append(f"no-delete bucket policy not set ({exc})")
+        for warning in warnings:
+            log.warning(warning)
+        return warnings
+
+
+def content_disposition(filename: str) -> str:
+    """attachment; with an ASCII fallback and the exact UTF-8 name (RFC 6266 / 5987)."""
+    from urllib.parse import quote
+
+    base = filename.rsplit("/", 1)[-1]
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in base)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(base, safe='')}"
+
+
+def cors_rules(origins: list[str]) -> CORSConfigurationTypeDef:
+    return {
+        "CORSRules": [
+            {
+                "AllowedOrigins": origins or ["*"],
+                "AllowedMethods": ["GET", "PUT", "POST", "DELETE", "HEAD"],
+                "AllowedHeaders": ["*"],
+                "ExposeHeaders": ["ETag", "x-amz-version-id"],
+                "MaxAgeSeconds": 3600,
+            }
+        ]
+    }
+
+
+def no_delete_policy(bucket: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OmicsdmNeverDeletes",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket"],
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            }
+        ],
+    }
+
+
+@asynccontextmanager
+async def open_storage(settings: S3Settings) -> AsyncIterator[Storage]:
+    config = AioConfig(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        connect_timeout=3,
+        read_timeout=30,
+        retries={"max_attempts": 2, "mode": "standard"},
+        max_pool_connections=64,
+    )
+    session = get_session()
+    async with session.create_client(
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        region_name=settings.region,
+        aws_access_key_id=settings.access_key_id,
+        aws_secret_access_key=settings.secret_access_key.get_secret_value(),
+        config=config,
+    ) as client:
+        yield Storage(client, settings)
