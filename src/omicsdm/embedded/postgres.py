@@ -32,6 +32,7 @@ class EmbeddedPostgres:
         self._pgdata: pathlib.Path | None = None
         self._pid: int | None = None
         self._url: str | None = None
+        self._owner = os.getpid()
 
     @property
     def running(self) -> bool:
@@ -58,7 +59,7 @@ class EmbeddedPostgres:
             info = server.get_postmaster_info()
             if info.socket_dir is None:
                 raise RuntimeError(f"embedded PostgreSQL in {pgdata} has no unix socket")
-            self._pgdata, self._pid = pgdata, info.pid
+            self._pgdata, self._pid, self._owner = pgdata, info.pid, os.getpid()
             try:
                 _ensure_database(info.socket_dir, info.port)
             except BaseException:
@@ -80,7 +81,7 @@ class EmbeddedPostgres:
         atexit.unregister(self.stop)
         pgdata, pid = self._pgdata, self._pid
         self._pgdata, self._pid, self._url = None, None, None
-        if pgdata is None:
+        if pgdata is None or self._owner != os.getpid():  # a forked child must not stop its parent's server
             return
         from pgserver.postgres_server import PostgresServer
 

@@ -71,13 +71,14 @@ class EmbeddedSeaweedFS:
     """One `weed mini` process serving S3 from `data_dir`; its S3 port and keys persist across runs."""
 
     def __init__(self, data_dir: pathlib.Path, *, host: str = "127.0.0.1", s3_port: int | None = None) -> None:
-        self.data_dir = data_dir
+        self.data_dir = data_dir.expanduser().resolve()  # weed runs with data_dir as its working directory
         self.host = host
         self.s3_port = s3_port
         self._lock = threading.RLock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._endpoint: S3Endpoint | None = None
         self._grpc_ports: list[int] = []
+        self._owner = os.getpid()
 
     @property
     def running(self) -> bool:
@@ -141,7 +142,7 @@ class EmbeddedSeaweedFS:
         with self._lock:
             atexit.unregister(self.stop)
             proc, self._proc, self._endpoint = self._proc, None, None
-            if proc is None:
+            if proc is None or self._owner != os.getpid():  # a forked child must not stop its parent's weed
                 return
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -200,8 +201,8 @@ class EmbeddedSeaweedFS:
             "-volume.max=1000",  # the default allows ~63 buckets, then HTTP 500
             "-master.volumeSizeLimitMB=64",
             "-s3.allowDeleteBucketNotEmpty=false",
-            "-s3.autoCreateBucket=false",
-            "-volume.preStopSeconds=0",  # PUT into a missing bucket must fail, as on MinIO and AWS
+            "-s3.autoCreateBucket=false",  # PUT into a missing bucket must fail, as on MinIO and AWS
+            "-volume.preStopSeconds=0",  # stop in 1 s instead of 2; a single node has nobody to hand over to
             f"-s3.config={identities}",
         ]
         for role in ("filer", "s3"):
@@ -230,6 +231,7 @@ class EmbeddedSeaweedFS:
             )
         pid_file = {"pid": self._proc.pid, "grpc_ports": self._grpc_ports}
         (self.data_dir / "weed.pid").write_text(json.dumps(pid_file) + "\n")
+        self._owner = os.getpid()
 
     def _wait_for_port(self, port: int, deadline: float) -> bool:
         """True once the S3 port accepts connections, False if weed exited first."""
@@ -451,16 +453,23 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
 # PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process. Forking from a
 # thread that lives as long as the process keeps weed alive when start() runs in a short-lived thread
 # (asyncio.to_thread, a thread pool) and still kills it when the process dies.
-_spawn_queue: queue.SimpleQueue[
-    tuple[Callable[[], subprocess.Popen[bytes]], concurrent.futures.Future[subprocess.Popen[bytes]]]
-] = queue.SimpleQueue()
-_spawner: threading.Thread | None = None
+_SpawnJob = tuple[Callable[[], subprocess.Popen[bytes]], concurrent.futures.Future[subprocess.Popen[bytes]]]
+_spawn_queue: queue.SimpleQueue[_SpawnJob] | None = None
 _spawner_lock = threading.Lock()
 
 
-def _spawner_loop() -> None:
+def _forget_spawner() -> None:
+    # A forked child inherits the globals but not the thread.
+    global _spawn_queue, _spawner_lock
+    _spawn_queue, _spawner_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_spawner)
+
+
+def _spawner_loop(jobs: queue.SimpleQueue[_SpawnJob]) -> None:
     while True:
-        spawn, future = _spawn_queue.get()
+        spawn, future = jobs.get()
         try:
             future.set_result(spawn())
         except BaseException as err:
@@ -468,11 +477,13 @@ def _spawner_loop() -> None:
 
 
 def _spawn_tied_to_process(spawn: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    global _spawner
+    global _spawn_queue
     with _spawner_lock:
-        if _spawner is None:
-            _spawner = threading.Thread(target=_spawner_loop, name="omicsdm-embedded-spawner", daemon=True)
-            _spawner.start()
+        if _spawn_queue is None:
+            _spawn_queue = queue.SimpleQueue()
+            name = "omicsdm-embedded-spawner"
+            threading.Thread(target=_spawner_loop, args=(_spawn_queue,), name=name, daemon=True).start()
+        jobs = _spawn_queue
     future: concurrent.futures.Future[subprocess.Popen[bytes]] = concurrent.futures.Future()
-    _spawn_queue.put((spawn, future))
+    jobs.put((spawn, future))
     return future.result()
