@@ -210,3 +210,19 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as c,
     ):
         yield c
+
+
+@pytest.fixture(scope="session")
+def s3_admin(s3: S3Endpoint) -> Any:
+    """A plain boto3 client on the same S3 server, to check what really landed in the bucket."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.url,
+        region_name=s3.region,
+        aws_access_key_id=s3.access_key,
+        aws_secret_access_key=s3.secret_key,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )

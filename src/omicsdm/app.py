@@ -18,7 +18,8 @@ from omicsdm.db.engine import make_engine, make_sessionmaker
 from omicsdm.deps import AppState
 from omicsdm.errors import install_error_handlers
 from omicsdm.frontend import mount_frontend
-from omicsdm.routers import auth, catalog, health
+from omicsdm.routers import auth, catalog, health, uploads
+from omicsdm.services.signer import Signer, SignerCache
 from omicsdm.settings import Settings, get_settings
 from omicsdm.storage import open_storage
 
@@ -46,14 +47,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await storage.provision_bucket(_browser_origins(settings))
                 except Exception as exc:  # S3 down at start: serve anyway, /readyz says why
                     log.warning("bucket set-up skipped: %s", exc)
+            sessionmaker = make_sessionmaker(engine)
+            tokens = UploadTokens(settings.secret_key.get_secret_value())
             app.state.omicsdm = AppState(
                 settings=settings,
                 engine=engine,
-                sessionmaker=make_sessionmaker(engine),
+                sessionmaker=sessionmaker,
                 storage=storage,
                 http=http,
                 verifier=TokenVerifier(settings, http),
-                upload_tokens=UploadTokens(settings.secret_key.get_secret_value()),
+                upload_tokens=tokens,
+                signer=Signer(settings, tokens, storage, sessionmaker, SignerCache()),
             )
             yield
 
@@ -74,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["Location"],
         )
-    for router in (health.router, auth.router, catalog.router):
+    for router in (health.router, auth.router, catalog.router, uploads.router):
         app.include_router(router)
     mount_frontend(app, Path(__file__).resolve().parents[2] / "frontend" / "dist")
     return app

@@ -16,6 +16,7 @@ from omicsdm.auth.principal import Principal
 from omicsdm.auth.secrets import UploadTokens
 from omicsdm.errors import NotAuthenticated
 from omicsdm.services import identity
+from omicsdm.services.signer import Signer
 from omicsdm.settings import Settings
 from omicsdm.storage import Storage
 
@@ -31,6 +32,7 @@ class AppState:
     http: httpx.AsyncClient
     verifier: TokenVerifier
     upload_tokens: UploadTokens
+    signer: Signer
 
 
 def get_state(request: Request) -> AppState:

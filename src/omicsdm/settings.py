@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         default_factory=list, description="Origins allowed to call the API and the bucket from a browser."
     )
     public_url: str = Field("http://127.0.0.1:8000", description="URL users reach the service at.")
+    max_file_size: int = Field(
+        5 * 1024**4,
+        ge=1,
+        le=10_000 * 5 * 1024**3,
+        description="Largest file accepted, bytes (S3: 10,000 parts of 5 GiB).",
+    )
     upload_session_max_age_hours: int = Field(7 * 24, ge=1, description="Janitor expires older upload sessions.")
 
     @field_validator("allowed_extensions", "cors_origins", mode="before")

@@ -60,5 +60,31 @@ def dev(
     run_dev(data_dir.resolve(), host, port)
 
 
+@app.command()
+def openapi(output: Annotated[Path, typer.Option(help="Where to write the spec")] = Path("openapi.json")) -> None:
+    """Write the OpenAPI spec (the committed openapi.json is generated with this)."""
+    import json
+
+    from omicsdm.app import create_app
+
+    spec = create_app(Settings(dev_mode=True)).openapi()
+    output.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    console.print(f"wrote {output}")
+
+
+@app.command()
+def janitor(
+    max_age_hours: Annotated[int | None, typer.Option(help="Expire unfinished uploads older than this")] = None,
+) -> None:
+    """Abort stale multipart uploads and expire their sessions (safe to run on several machines at once)."""
+    import asyncio
+
+    from omicsdm.services.janitor import run_janitor
+
+    settings = _settings()
+    report = asyncio.run(run_janitor(settings, max_age_hours or settings.upload_session_max_age_hours))
+    console.print(f"expired {report.expired_sessions} upload(s); aborted {report.aborted_orphans} orphaned one(s)")
+
+
 if __name__ == "__main__":
     app()

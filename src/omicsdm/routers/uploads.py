@@ -1,0 +1,106 @@
+"""Uploads: start, the EvaporateJS signer, complete, cancel."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.responses import PlainTextResponse
+
+from omicsdm.deps import CurrentUser, Session, State, Storage_
+from omicsdm.schemas.common import Problem
+from omicsdm.schemas.files import VersionOut
+from omicsdm.schemas.uploads import UploadComplete, UploadCreate, UploadOut
+from omicsdm.services import uploads
+from omicsdm.services.signer import Signer, SignRequest
+
+router = APIRouter(prefix="/api/uploads", tags=["uploads"])
+
+
+def get_signer(state: State) -> Signer:
+    return state.signer
+
+
+@router.post(
+    "",
+    operation_id="startUpload",
+    summary="Start (or resume) an upload",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": UploadOut, "description": "An unfinished upload of the same file was resumed"},
+        403: {"model": Problem},
+        404: {"model": Problem},
+        413: {"model": Problem},
+    },
+)
+async def start_upload(
+    session: Session, user: CurrentUser, state: State, body: UploadCreate, response: Response
+) -> UploadOut:
+    """Checks permission, name and size, allocates a fresh object key and returns the multipart set-up."""
+    out = await uploads.start(session, user, state.settings, state.upload_tokens, body)
+    if out.resumed:
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
+@router.get(
+    "/sign",
+    operation_id="signUploadRequest",
+    summary="Sign one S3 request of an upload (EvaporateJS signerUrl)",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"example": "5d6f…"}}}, 403: {"model": Problem}},
+)
+async def sign(
+    signer: Annotated[Signer, Depends(get_signer)],
+    to_sign: Annotated[str, Query(max_length=4096)],
+    datetime: Annotated[str, Query(max_length=32)],
+    canonical_request: Annotated[str, Query(max_length=16384)],
+    upload_token: Annotated[str, Query(max_length=512, description="sign_params.upload_token of the upload")],
+) -> PlainTextResponse:
+    """Returns the hex SigV4 signature when the request is one step of this upload; 403 with the reason otherwise."""
+    signature = await signer.sign(SignRequest(upload_token, to_sign, datetime, canonical_request))
+    return PlainTextResponse(signature, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{upload_id}", operation_id="getUpload", summary="One of my uploads", responses={404: {"model": Problem}})
+async def get_upload(session: Session, user: CurrentUser, state: State, upload_id: uuid.UUID) -> UploadOut:
+    """The upload's state and set-up (with a fresh signing token while it is pending)."""
+    return await uploads.get(session, user, state.settings, state.upload_tokens, upload_id)
+
+
+@router.post(
+    "/{upload_id}/complete",
+    operation_id="completeUpload",
+    summary="Record the uploaded file as a new version",
+    responses={403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}},
+)
+async def complete_upload(
+    session: Session,
+    user: CurrentUser,
+    storage: Storage_,
+    signer: Annotated[Signer, Depends(get_signer)],
+    upload_id: uuid.UUID,
+    body: UploadComplete | None = None,
+) -> VersionOut:
+    """Checks with S3 that the object exists with the declared size (and part checksums), then assigns the
+    next version number. Idempotent."""
+    return await uploads.complete(session, user, storage, signer.cache, upload_id, body or UploadComplete())
+
+
+@router.post(
+    "/{upload_id}/cancel",
+    operation_id="cancelUpload",
+    summary="Cancel an unfinished upload",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
+async def cancel_upload(
+    session: Session,
+    user: CurrentUser,
+    storage: Storage_,
+    signer: Annotated[Signer, Depends(get_signer)],
+    upload_id: uuid.UUID,
+) -> None:
+    """Aborts the multipart upload in S3 (its parts are discarded; no stored object is touched)."""
+    await uploads.cancel(session, user, storage, signer.cache, upload_id)

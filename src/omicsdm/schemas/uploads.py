@@ -1,0 +1,70 @@
+"""Uploads: start, sign (EvaporateJS), complete, cancel."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from omicsdm.db.models import UploadState
+
+HexMd5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$")]
+
+
+class UploadCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "dataset_id": "0b9f6c1e-6a43-4d39-9d0e-2f4d1c9b7a10",
+                    "name": "run1/sample_R1.fastq.gz",
+                    "size": 1073741824,
+                    "content_type": "application/gzip",
+                }
+            ]
+        },
+    )
+    dataset_id: uuid.UUID
+    name: str = Field(
+        min_length=1, max_length=4096, description="Relative path kept as the file's name, e.g. run1/a.fastq.gz"
+    )
+    size: int = Field(ge=0, description="Exact size in bytes; checked against S3 at completion")
+    content_type: str = Field(
+        "application/octet-stream", min_length=1, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+(;[ \w=.+-]*)?$"
+    )
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the whole file, if known")
+    part_size: int | None = Field(None, description="Wished part size; the service picks a larger one if needed")
+    comment: str = Field("", max_length=10_000)
+
+
+class UploadOut(BaseModel):
+    """Everything EvaporateJS (or the CLI) needs to run the multipart upload."""
+
+    id: uuid.UUID
+    dataset_id: uuid.UUID
+    name: str
+    size: int
+    part_size: int
+    content_type: str
+    sha256: str | None
+    state: UploadState
+    created_at: datetime
+    expires_at: datetime
+    object_key: str = Field(description="Server-allocated, never reused; use it as EvaporateJS's name")
+    bucket: str
+    s3_url: str = Field(description="S3 endpoint as the browser reaches it (EvaporateJS aws_url)")
+    region: str
+    access_key_id: str
+    signer_url: str = Field(description="Relative URL of the signer (EvaporateJS signerUrl)")
+    sign_params: dict[str, str] = Field(description="Pass as EvaporateJS signParams; authenticates this upload only")
+    resumed: bool = Field(False, description="True when an unfinished upload of the same file was found and reused")
+
+
+class UploadComplete(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"part_md5s": []}]})
+    part_md5s: list[HexMd5] | None = Field(
+        None, max_length=10_000, description="Hex MD5 of each part in order; checked against the S3 multipart ETag"
+    )

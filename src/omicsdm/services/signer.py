@@ -1,0 +1,167 @@
+"""The EvaporateJS signer: authenticate the upload, check the request against it, sign.
+
+Per part, signing costs no database round trip: the immutable facts of an upload (key, size,
+bound UploadId) are cached per process, and its mutable state (pending, creator's write access)
+is re-read after a few seconds. A replica that has not yet seen a cancel or completion made on
+another replica can at worst sign a part for an upload S3 has already closed, which S3 refuses
+(NoSuchUpload); nothing is written that way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from omicsdm.auth.secrets import UploadTokens
+from omicsdm.db.models import UploadState
+from omicsdm.errors import Forbidden
+from omicsdm.repository import audit, uploads
+from omicsdm.services.upload_rules import part_count
+from omicsdm.settings import Settings
+from omicsdm.signing import policy, sigv4
+from omicsdm.storage import Storage, StorageError
+
+log = logging.getLogger("omicsdm.signer")
+STATE_TTL_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class CachedUpload:
+    grant: policy.UploadGrant
+    state: UploadState
+    expires_at: datetime
+    creator_may_write: bool
+    loaded_at: float
+
+
+class SignerCache:
+    """Process-local; safe with several replicas (see the module docstring)."""
+
+    def __init__(self, ttl: float = STATE_TTL_SECONDS, max_entries: int = 50_000) -> None:
+        self._ttl, self._max = ttl, max_entries
+        self._entries: dict[uuid.UUID, CachedUpload] = {}
+
+    def get(self, upload_id: uuid.UUID) -> CachedUpload | None:
+        entry = self._entries.get(upload_id)
+        if entry is None or time.monotonic() - entry.loaded_at > self._ttl:
+            return None
+        return entry
+
+    def put(self, upload_id: uuid.UUID, entry: CachedUpload) -> None:
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[upload_id] = entry
+
+    def invalidate(self, upload_id: uuid.UUID) -> None:
+        self._entries.pop(upload_id, None)
+
+
+@dataclass(frozen=True, slots=True)
+class SignRequest:
+    upload_token: str
+    to_sign: str
+    datetime: str
+    canonical_request: str
+
+
+class Signer:
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: UploadTokens,
+        storage: Storage,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        cache: SignerCache,
+    ) -> None:
+        self._settings = settings
+        self._tokens = tokens
+        self._storage = storage
+        self._sessionmaker = sessionmaker
+        self.cache = cache
+        self._secret = settings.s3.secret_access_key.get_secret_value()
+
+    async def sign(self, request: SignRequest) -> str:
+        upload_id = self._tokens.verify(request.upload_token)
+        if upload_id is None:
+            await self._refuse(None, "upload token is invalid or expired", request)
+        entry = self.cache.get(upload_id) or await self._load(upload_id)
+        if entry is None:
+            await self._refuse(upload_id, "unknown upload", request)
+        if entry.state is not UploadState.PENDING:
+            await self._refuse(upload_id, f"upload is {entry.state.value}", request)
+        if entry.expires_at <= datetime.now(UTC):
+            await self._refuse(upload_id, "upload has expired", request)
+        if not entry.creator_may_write:
+            await self._refuse(upload_id, "the uploader may no longer write to this dataset", request)
+        try:
+            checked = policy.check(
+                entry.grant, request.to_sign, request.datetime, request.canonical_request, datetime.now(UTC)
+            )
+        except policy.SigningRefused as exc:
+            await self._refuse(upload_id, exc.reason, request)
+        if checked.s3_upload_id is not None and entry.grant.s3_upload_id is None:
+            await self._bind(entry, checked.s3_upload_id, request)
+        return sigv4.signature(self._secret, request.datetime[:8], entry.grant.region, request.to_sign)
+
+    async def _load(self, upload_id: uuid.UUID) -> CachedUpload | None:
+        async with self._sessionmaker() as session:
+            row = await uploads.for_signing(session, upload_id, self._settings.auth.admin_group)
+        if row is None:
+            return None
+        upload = row.upload
+        entry = CachedUpload(
+            grant=policy.UploadGrant(
+                upload_id=upload.id,
+                bucket=self._settings.s3.bucket,
+                object_key=upload.object_key,
+                host=self._settings.s3.browser_host,
+                region=self._settings.s3.region,
+                content_type=upload.content_type,
+                part_count=part_count(upload.size, upload.part_size),
+                s3_upload_id=upload.s3_upload_id,
+            ),
+            state=upload.state,
+            expires_at=upload.expires_at,
+            creator_may_write=row.creator_may_write,
+            loaded_at=time.monotonic(),
+        )
+        self.cache.put(upload_id, entry)
+        return entry
+
+    async def _bind(self, entry: CachedUpload, s3_upload_id: str, request: SignRequest) -> None:
+        """First sight of an UploadId: it must be a multipart upload S3 holds on this very key."""
+        grant = entry.grant
+        try:
+            on_key = await self._storage.multipart_upload_ids(grant.object_key)
+        except StorageError as exc:
+            log.warning("cannot verify uploadId with S3: %s", exc)
+            raise Forbidden("cannot verify the uploadId with S3 right now; retry") from exc
+        if s3_upload_id not in on_key:
+            await self._refuse(grant.upload_id, "uploadId is not a multipart upload of this upload's key", request)
+        async with self._sessionmaker() as session, session.begin():
+            bound = await uploads.bind_s3_upload_id(session, grant.upload_id, s3_upload_id)
+        if bound != s3_upload_id:
+            self.cache.invalidate(grant.upload_id)
+            await self._refuse(grant.upload_id, "uploadId belongs to another upload", request)
+        self.cache.put(grant.upload_id, replace(entry, grant=replace(grant, s3_upload_id=s3_upload_id)))
+
+    async def _refuse(self, upload_id: uuid.UUID | None, reason: str, request: SignRequest) -> NoReturn:
+        first_line = request.canonical_request.split("\n", 2)[:2]
+        log.warning("signing refused for upload %s: %s (%s)", upload_id, reason, " ".join(first_line)[:300])
+        async with self._sessionmaker() as session, session.begin():
+            await audit.record(
+                session,
+                action="upload.sign_refused",
+                actor_id=None,
+                actor_name="signer",
+                target_type="upload",
+                target_id=upload_id,
+                detail={"reason": reason, "request": " ".join(first_line)[:500]},
+            )
+        raise Forbidden(f"signing refused: {reason}")

@@ -1,0 +1,256 @@
+"""Start, complete and cancel multipart uploads; completion is checked against S3, never trusted."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omicsdm.auth.principal import Principal
+from omicsdm.auth.secrets import UploadTokens
+from omicsdm.db.models import ChecksumState, File, FileVersion, UploadSession, UploadState
+from omicsdm.errors import Conflict, Forbidden, NotFound
+from omicsdm.repository import audit, catalog, files, uploads
+from omicsdm.schemas.files import VersionOut
+from omicsdm.schemas.uploads import UploadComplete, UploadCreate, UploadOut
+from omicsdm.services.access import can_manage_dataset
+from omicsdm.services.signer import SignerCache
+from omicsdm.services.upload_rules import choose_part_size, normalise_name
+from omicsdm.settings import Settings
+from omicsdm.storage import Storage
+
+log = logging.getLogger("omicsdm.uploads")
+SIGNER_PATH = "/api/uploads/sign"
+KEY_PREFIX = "datasets/"
+
+
+def object_key(dataset_id: uuid.UUID, upload_id: uuid.UUID) -> str:
+    """Never derived from a name or a version: a fresh UUID per upload, so no upload can land on another's key."""
+    return f"{KEY_PREFIX}{dataset_id}/{upload_id}"
+
+
+def upload_out(upload: UploadSession, settings: Settings, tokens: UploadTokens, *, resumed: bool = False) -> UploadOut:
+    lifetime = max(60, int((upload.expires_at - datetime.now(UTC)).total_seconds()))
+    return UploadOut(
+        id=upload.id,
+        dataset_id=upload.dataset_id,
+        name=upload.name,
+        size=upload.size,
+        part_size=upload.part_size,
+        content_type=upload.content_type,
+        sha256=upload.sha256,
+        state=upload.state,
+        created_at=upload.created_at,
+        expires_at=upload.expires_at,
+        object_key=upload.object_key,
+        bucket=settings.s3.bucket,
+        s3_url=settings.s3.browser_url,
+        region=settings.s3.region,
+        access_key_id=settings.s3.access_key_id,
+        signer_url=SIGNER_PATH,
+        sign_params={"upload_token": tokens.issue(upload.id, lifetime)},
+        resumed=resumed,
+    )
+
+
+async def start(
+    session: AsyncSession, principal: Principal, settings: Settings, tokens: UploadTokens, data: UploadCreate
+) -> UploadOut:
+    found = await catalog.readable_dataset(session, principal, data.dataset_id)
+    if found is None:
+        raise NotFound("dataset not found")
+    dataset, _ = found
+    if not can_manage_dataset(principal, dataset):
+        raise Forbidden("you may not upload to this dataset: only its owner group can")
+    name = normalise_name(data.name, settings.allowed_extensions)
+    part_size = choose_part_size(data.size, data.part_size, settings.max_file_size)
+    existing = await uploads.pending_match(session, principal.user_id, dataset.id, name, data.size)
+    if existing is not None and (data.sha256 is None or existing.sha256 in (None, data.sha256)):
+        return upload_out(existing, settings, tokens, resumed=True)
+    upload_id = uuid.uuid4()
+    upload = await uploads.add(
+        session,
+        UploadSession(
+            id=upload_id,
+            dataset_id=dataset.id,
+            name=name,
+            object_key=object_key(dataset.id, upload_id),
+            size=data.size,
+            part_size=part_size,
+            content_type=data.content_type,
+            sha256=data.sha256,
+            comment=data.comment,
+            state=UploadState.PENDING,
+            created_by=principal.user_id,
+            created_at=datetime.now(UTC),
+            expires_at=datetime.now(UTC) + timedelta(seconds=settings.auth.upload_token_seconds),
+        ),
+    )
+    await audit.record(
+        session,
+        action="upload.started",
+        actor_id=principal.user_id,
+        actor_name=principal.username,
+        target_type="upload",
+        target_id=upload.id,
+        detail={"dataset_id": str(dataset.id), "name": name, "size": data.size, "part_size": part_size},
+    )
+    return upload_out(upload, settings, tokens)
+
+
+async def _own_upload(
+    session: AsyncSession, principal: Principal, upload_id: uuid.UUID, *, for_update: bool = False
+) -> UploadSession:
+    upload = await uploads.get(session, upload_id, for_update=for_update)
+    if upload is None or (upload.created_by != principal.user_id and not principal.is_admin):
+        raise NotFound("upload not found")
+    return upload
+
+
+async def get(
+    session: AsyncSession, principal: Principal, settings: Settings, tokens: UploadTokens, upload_id: uuid.UUID
+) -> UploadOut:
+    return upload_out(await _own_upload(session, principal, upload_id), settings, tokens)
+
+
+def multipart_etag(part_md5s: list[str]) -> str:
+    digest = hashlib.md5(b"".join(bytes.fromhex(m) for m in part_md5s), usedforsecurity=False).hexdigest()
+    return f"{digest}-{len(part_md5s)}"
+
+
+async def complete(
+    session: AsyncSession,
+    principal: Principal,
+    storage: Storage,
+    cache: SignerCache,
+    upload_id: uuid.UUID,
+    data: UploadComplete,
+) -> VersionOut:
+    upload = await _own_upload(session, principal, upload_id, for_update=True)
+    if upload.state is UploadState.COMPLETED:
+        recorded = await files.version_for_upload(session, upload.id)
+        if recorded is None:  # pragma: no cover - the constraint pair makes this unreachable
+            raise Conflict("upload completed but its version is missing")
+        return _version_out(*recorded, submitter=principal.username)
+    if upload.state is not UploadState.PENDING:
+        raise Conflict(f"upload is {upload.state.value}; start a new one")
+    found = await catalog.readable_dataset(session, principal, upload.dataset_id)
+    if found is None or not can_manage_dataset(principal, found[0]):
+        raise Forbidden("you may no longer upload to this dataset")
+
+    info = await storage.head(upload.object_key)
+    if info is None:
+        ids = [upload.s3_upload_id] if upload.s3_upload_id else await storage.multipart_upload_ids(upload.object_key)
+        parts = await storage.list_parts(upload.object_key, ids[0]) if ids else None
+        have = f"{len(parts)} part(s) uploaded so far" if parts is not None else "no multipart upload in progress"
+        raise Conflict(f"the file is not in S3 yet ({have}); finish the multipart upload first", reason="not-in-s3")
+    if info.size != upload.size:
+        raise Conflict(
+            f"S3 holds {info.size} bytes but {upload.size} were declared; nothing recorded", reason="size-mismatch"
+        )
+    state = ChecksumState.SIZE_ONLY
+    if data.part_md5s:
+        expected = multipart_etag([m.lower() for m in data.part_md5s])
+        if info.etag != expected:
+            raise Conflict(
+                f"the part checksums do not match what S3 stored (ETag {info.etag}, expected {expected})",
+                reason="checksum-mismatch",
+            )
+        state = ChecksumState.VERIFIED
+
+    file, number, was_deleted = await files.claim_next_version(
+        session, upload.dataset_id, upload.name, upload.created_by
+    )
+    if upload.comment and not file.comment:
+        file.comment = upload.comment
+    version = await files.add_version(
+        session,
+        file,
+        FileVersion(
+            file_id=file.id,
+            version=number,
+            object_key=upload.object_key,
+            s3_version_id=info.version_id,
+            size=info.size,
+            etag=info.etag,
+            sha256=upload.sha256,
+            content_type=upload.content_type,
+            checksum_state=state,
+            submitted_by=upload.created_by,
+            submitted_at=datetime.now(UTC),
+            upload_id=upload.id,
+        ),
+    )
+    await uploads.finish(session, upload, UploadState.COMPLETED)
+    cache.invalidate(upload.id)
+    await audit.record(
+        session,
+        action="upload.completed",
+        actor_id=principal.user_id,
+        actor_name=principal.username,
+        target_type="file",
+        target_id=file.id,
+        detail={"upload_id": str(upload.id), "version": number, "size": info.size, "checksum": state.value},
+    )
+    if was_deleted:
+        await audit.record(
+            session,
+            action="file.restored",
+            actor_id=principal.user_id,
+            actor_name=principal.username,
+            target_type="file",
+            target_id=file.id,
+            detail={"by_upload": str(upload.id)},
+        )
+    return _version_out(version, file, submitter=principal.username, restored=was_deleted)
+
+
+def _version_out(version: FileVersion, file: File, *, submitter: str | None, restored: bool = False) -> VersionOut:
+    return VersionOut(
+        id=version.id,
+        file_id=file.id,
+        dataset_id=file.dataset_id,
+        name=file.name,
+        version=version.version,
+        size=version.size,
+        etag=version.etag,
+        sha256=version.sha256,
+        content_type=version.content_type,
+        checksum_state=version.checksum_state,
+        submitted_by=submitter,
+        submitted_at=version.submitted_at,
+        restored=restored,
+    )
+
+
+async def cancel(
+    session: AsyncSession, principal: Principal, storage: Storage, cache: SignerCache, upload_id: uuid.UUID
+) -> None:
+    upload = await _own_upload(session, principal, upload_id, for_update=True)
+    if upload.state is UploadState.CANCELLED:
+        return
+    if upload.state is not UploadState.PENDING:
+        raise Conflict(f"upload is {upload.state.value}; nothing to cancel")
+    await abort_in_s3(storage, upload)
+    await uploads.finish(session, upload, UploadState.CANCELLED)
+    cache.invalidate(upload.id)
+    await audit.record(
+        session,
+        action="upload.cancelled",
+        actor_id=principal.user_id,
+        actor_name=principal.username,
+        target_type="upload",
+        target_id=upload.id,
+    )
+
+
+async def abort_in_s3(storage: Storage, upload: UploadSession) -> None:
+    """Abort every unfinished multipart upload on this upload's own key (the key is never shared)."""
+    ids = set(await storage.multipart_upload_ids(upload.object_key))
+    if upload.s3_upload_id:
+        ids.add(upload.s3_upload_id)
+    for s3_upload_id in sorted(ids):
+        await storage.abort_multipart_upload(upload.object_key, s3_upload_id)
