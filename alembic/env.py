@@ -26,8 +26,18 @@ def _url() -> str:
         return DatabaseSettings().url
 
 
+# Made by a migration only where the server has pg_trgm; not part of the ORM metadata.
+CONDITIONAL_INDEXES = frozenset({"ix_files_name_trgm"})
+
+
+def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ == "index" and name in CONDITIONAL_INDEXES)
+
+
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection, target_metadata=target_metadata, compare_type=True, include_object=_include
+    )
     with context.begin_transaction():
         # One migrator at a time, even with several replicas starting together.
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7263541)")

@@ -95,18 +95,18 @@ def bucket() -> str:
     return f"omicsdm-test-{secrets.token_hex(4)}"
 
 
-def make_settings(database_url: str, s3: S3Endpoint, idp: LocalIdP, bucket: str, **overrides: Any) -> Settings:
+def make_settings(database_url: str, endpoint: S3Endpoint, idp: LocalIdP, bucket: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "dev_mode": False,
         "secret_key": secrets.token_urlsafe(48),
         "public_url": "http://127.0.0.1:8000",
         "database": {"url": database_url, "pool_size": 5},
         "s3": {
-            "endpoint_url": s3.url,
-            "region": s3.region,
+            "endpoint_url": endpoint.url,
+            "region": endpoint.region,
             "bucket": bucket,
-            "access_key_id": s3.access_key,
-            "secret_access_key": s3.secret_key,
+            "access_key_id": endpoint.access_key,
+            "secret_access_key": endpoint.secret_key,
         },
         "auth": {"oidc_issuer": idp.issuer, "oidc_audience": idp.audience, "admin_group": "admin"},
     }

@@ -107,3 +107,12 @@ async def test_versions_and_files_cannot_be_deleted_or_rewritten(database_url: s
 
 class _Rollback(Exception):
     pass
+
+
+async def test_models_and_migrations_agree(database_url: str) -> None:
+    """`alembic check`: the ORM models describe exactly the schema the migrations build."""
+    import asyncio
+
+    from alembic import command
+
+    await asyncio.to_thread(command.check, alembic_config(database_url))

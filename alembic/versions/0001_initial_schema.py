@@ -136,7 +136,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_files_created_by_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['dataset_id'], ['datasets.id'], name=op.f('fk_files_dataset_id_datasets'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['deleted_by'], ['users.id'], name=op.f('fk_files_deleted_by_users'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['latest_version_id'], ['file_versions.id'], name=op.f('fk_files_latest_version_id_file_versions'), ondelete='SET NULL', use_alter=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_files')),
     sa.UniqueConstraint('dataset_id', 'name', name='uq_files_dataset_name')
     )
@@ -193,6 +192,11 @@ def upgrade() -> None:
     sa.UniqueConstraint('upload_id', name=op.f('uq_file_versions_upload_id'))
     )
     # ### end Alembic commands ###
+    # files <-> file_versions reference each other: the second edge is added once both exist.
+    op.create_foreign_key(
+        op.f("fk_files_latest_version_id_file_versions"), "files", "file_versions",
+        ["latest_version_id"], ["id"], ondelete="SET NULL",
+    )
     # Recorded versions are history: never deleted, and what identifies their bytes never changes.
     op.execute(
         """
@@ -228,6 +232,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_constraint(op.f("fk_files_latest_version_id_file_versions"), "files", type_="foreignkey")
     op.execute("DROP TRIGGER IF EXISTS files_never_deleted ON files")
     op.execute("DROP FUNCTION IF EXISTS omicsdm_files_never_deleted()")
     op.execute("DROP TRIGGER IF EXISTS file_versions_immutable ON file_versions")

@@ -14,12 +14,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from omicsdm.settings import S3Settings
+from omicsdm.signing.presign import Presigner
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -60,6 +62,12 @@ class Storage:
         self._client = client
         self.settings = settings
         self.bucket = settings.bucket
+        self._presigner = Presigner(
+            settings.browser_url,
+            settings.region,
+            settings.access_key_id,
+            settings.secret_access_key.get_secret_value(),
+        )
 
     async def ping(self) -> None:
         try:
@@ -126,15 +134,16 @@ class Storage:
             for upload in page.get("Uploads", []):
                 yield PendingUpload(key=upload["Key"], upload_id=upload["UploadId"], initiated=upload["Initiated"])
 
-    async def presign_get(self, key: str, version_id: str | None, filename: str, expires: int) -> str:
-        params: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Key": key,
-            "ResponseContentDisposition": content_disposition(filename),
-        }
-        if version_id:
-            params["VersionId"] = version_id
-        return await self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+    def presign_get(self, key: str, version_id: str | None, filename: str, expires: int, now: datetime) -> str:
+        """A GET URL for browsers (public endpoint), pinned to the version, saving under `filename`."""
+        return self._presigner.get_object(
+            self.bucket,
+            key,
+            expires=expires,
+            now=now,
+            version_id=version_id,
+            content_disposition=content_disposition(filename),
+        )
 
     async def provision_bucket(self, cors_origins: list[str]) -> list[str]:
         """Create the bucket if missing; versioning on; CORS for browsers; a policy denying deletion.
@@ -167,8 +176,6 @@ class Storage:
 
 def content_disposition(filename: str) -> str:
     """attachment; with an ASCII fallback and the exact UTF-8 name (RFC 6266 / 5987)."""
-    from urllib.parse import quote
-
     base = filename.rsplit("/", 1)[-1]
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in base)
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(base, safe='')}"

@@ -128,6 +128,11 @@ class File(Base):
     latest_version_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("file_versions.id", use_alter=True, ondelete="SET NULL")
     )
+    # Copies of the latest version's facts, kept in step at completion, so the overview sorts and
+    # pages a million rows from one table's indexes instead of joining versions first.
+    size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    submitted_at: Mapped[datetime] = _now()
+    submitted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     comment: Mapped[str] = mapped_column(Text, default="", server_default="")
     annotations: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = _now()
@@ -138,6 +143,24 @@ class File(Base):
         UniqueConstraint("dataset_id", "name", name="uq_files_dataset_name"),
         CheckConstraint("name <> '' AND octet_length(name) <= 1024", name="name_valid"),
         CheckConstraint("version_count >= 0", name="version_count_nonneg"),
+        Index("ix_files_live_submitted", "submitted_at", "id", postgresql_where=text("deleted_at IS NULL")),
+        Index(
+            "ix_files_live_dataset_submitted",
+            "dataset_id",
+            "submitted_at",
+            "id",
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_files_live_name", "name", "id", postgresql_where=text("deleted_at IS NULL")),
+        Index("ix_files_live_size", "size", "id", postgresql_where=text("deleted_at IS NULL")),
+        Index("ix_files_live_version", "version_count", "id", postgresql_where=text("deleted_at IS NULL")),
+        Index("ix_files_deleted", "deleted_at", "id", postgresql_where=text("deleted_at IS NOT NULL")),
+        Index(
+            "ix_files_annotations",
+            "annotations",
+            postgresql_using="gin",
+            postgresql_ops={"annotations": "jsonb_path_ops"},
+        ),
     )
 
 

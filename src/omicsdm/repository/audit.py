@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,11 +39,13 @@ async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None
         await session.execute(insert(AuditEvent).values(rows))
 
 
-async def events_for(session: AsyncSession, target_type: str, target_id: str, limit: int = 500) -> list[AuditEvent]:
+async def events_for(
+    session: AsyncSession, target_type: str, target_id: str, *, also_uploads: list[str] | None = None, limit: int = 1000
+) -> list[AuditEvent]:
+    condition = and_(AuditEvent.target_type == target_type, AuditEvent.target_id == target_id)
+    if also_uploads:
+        condition = or_(condition, and_(AuditEvent.target_type == "upload", AuditEvent.target_id.in_(also_uploads)))
     rows = await session.execute(
-        select(AuditEvent)
-        .where(AuditEvent.target_type == target_type, AuditEvent.target_id == target_id)
-        .order_by(AuditEvent.at, AuditEvent.id)
-        .limit(limit)
+        select(AuditEvent).where(condition).order_by(AuditEvent.at, AuditEvent.id).limit(limit)
     )
     return list(rows.scalars())

@@ -117,3 +117,21 @@ async def project_by_code(session: AsyncSession, code: str) -> Project | None:
 async def dataset_by_code(session: AsyncSession, project_id: uuid.UUID, code: str) -> Dataset | None:
     stmt = select(Dataset).where(Dataset.project_id == project_id, Dataset.code == code)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def readable_dataset_ids(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    project_id: uuid.UUID | None = None,
+    dataset_id: uuid.UUID | None = None,
+    manageable_only: bool = False,
+) -> list[uuid.UUID]:
+    stmt = select(Dataset.id).where(dataset_readable(principal))
+    if project_id is not None:
+        stmt = stmt.where(Dataset.project_id == project_id)
+    if dataset_id is not None:
+        stmt = stmt.where(Dataset.id == dataset_id)
+    if manageable_only and not principal.is_admin:
+        stmt = stmt.where(Dataset.owner_group_id.in_(list(principal.group_ids)))
+    return list((await session.execute(stmt)).scalars())

@@ -1,4 +1,4 @@
-"""Files and their versions (write side; the overview queries live in repository/overview.py)."""
+"""Files and their versions: version numbering, single loads, soft deletion (the listing is in overview.py)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,16 @@ async def claim_next_version(
 async def add_version(session: AsyncSession, file: File, version: FileVersion) -> FileVersion:
     session.add(version)
     await session.flush()
-    await session.execute(update(File).where(File.id == file.id).values(latest_version_id=version.id))
+    await session.execute(
+        update(File)
+        .where(File.id == file.id)
+        .values(
+            latest_version_id=version.id,
+            size=version.size,
+            submitted_at=version.submitted_at,
+            submitted_by=version.submitted_by,
+        )
+    )
     return version
 
 

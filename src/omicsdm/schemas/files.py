@@ -1,13 +1,24 @@
-"""Files and versions."""
+"""Files, versions, the overview page, downloads."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from omicsdm.db.models import ChecksumState
+
+AnnotationKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+AnnotationValue = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class Visibility(enum.StrEnum):
+    PRIVATE = "private"  # the owner group only
+    SHARED = "shared"  # shared with further groups
+    PUBLIC = "public"
 
 
 class VersionOut(BaseModel):
@@ -23,4 +34,93 @@ class VersionOut(BaseModel):
     checksum_state: ChecksumState
     submitted_by: str | None
     submitted_at: datetime
-    restored: bool = False
+    restored: bool = Field(False, description="This upload brought a deleted file back")
+
+
+class FileOut(BaseModel):
+    """One row of the overview: a file with its latest version."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    project_code: str
+    dataset_id: uuid.UUID
+    dataset_code: str
+    name: str
+    version: int
+    version_id: uuid.UUID
+    size: int
+    content_type: str
+    sha256: str | None
+    etag: str
+    checksum_state: ChecksumState
+    submitted_by: str | None
+    submitted_at: datetime
+    comment: str
+    annotations: dict[str, str]
+    visibility: Visibility
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
+
+
+class FilePermissions(BaseModel):
+    manage: bool
+    download: bool
+
+
+class FileDetail(FileOut):
+    versions: list[VersionOut]
+    permissions: FilePermissions
+
+
+class FilePage(BaseModel):
+    items: list[FileOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    total: int | None = Field(description="Matching files in all pages (on the first page, or with include_total)")
+
+
+class FileUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"comment": "re-run with new adapters", "annotations": {"assay": "RNA-seq"}}]},
+    )
+    comment: str | None = Field(None, max_length=10_000)
+    annotations: dict[AnnotationKey, AnnotationValue] | None = Field(None, max_length=100)
+
+
+class Selection(BaseModel):
+    file_id: uuid.UUID
+    version: int | None = Field(None, ge=1, description="A specific version; the latest when omitted")
+
+
+class DownloadRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"items": [{"file_id": "3f0c…"}, {"file_id": "9a1b…", "version": 2}]}]},
+    )
+    items: list[Selection] = Field(min_length=1, max_length=1000)
+
+
+class DownloadLink(BaseModel):
+    file_id: uuid.UUID
+    version_id: uuid.UUID
+    version: int
+    name: str
+    size: int
+    sha256: str | None
+    etag: str
+    url: str
+    expires_at: datetime
+
+
+class DownloadLinks(BaseModel):
+    items: list[DownloadLink]
+    expires_in: int
+
+
+class AuditOut(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    target_type: str
+    target_id: str | None
+    detail: dict[str, object]

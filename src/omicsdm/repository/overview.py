@@ -1,0 +1,150 @@
+"""The file overview: filtered, sorted, keyset-paginated listings and their counts.
+
+Every filter is on the `files` table itself (readable datasets are resolved to ids first), so a
+page is one index range scan plus primary-key joins for the 50 rows shown.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, literal, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from omicsdm.db.models import Dataset, File, FileVersion, Project, User
+
+Submitter = aliased(User, name="submitter")
+Deleter = aliased(User, name="deleter")
+
+SORT_COLUMNS: dict[str, Any] = {  # column expressions by sort key
+    "name": File.name,
+    "version": File.version_count,
+    "size": File.size,
+    "submitted_at": File.submitted_at,
+    "comment": File.comment,
+    "submitter": func.coalesce(Submitter.username, literal("")),
+    "dataset": Dataset.code,
+    "project": Project.code,
+    "deleted_at": File.deleted_at,
+}
+
+
+@dataclass
+class OverviewFilter:
+    dataset_ids: list[uuid.UUID] | None = None  # None: every dataset (admins)
+    name: str | None = None
+    extension: str | None = None
+    submitter_ids: list[uuid.UUID] | None = None
+    submitted_after: datetime | None = None
+    submitted_before: datetime | None = None
+    version: int | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    deleted: bool | None = False  # False: live files; True: deleted ones; None: both
+    file_ids: list[uuid.UUID] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewRow:
+    file: File
+    version: FileVersion
+    dataset: Dataset
+    project: Project
+    submitter: str | None
+    deleted_by: str | None
+
+
+_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
+
+
+def _like_escape(term: str) -> str:
+    return term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _where(stmt: _S, flt: OverviewFilter) -> _S:
+    if flt.dataset_ids is not None:
+        stmt = stmt.where(File.dataset_id.in_(flt.dataset_ids) if flt.dataset_ids else literal(False))
+    if flt.file_ids is not None:
+        stmt = stmt.where(File.id.in_(flt.file_ids))
+    if flt.deleted is False:
+        stmt = stmt.where(File.deleted_at.is_(None))
+    elif flt.deleted is True:
+        stmt = stmt.where(File.deleted_at.is_not(None))
+    if flt.name:
+        stmt = stmt.where(func.lower(File.name).like(f"%{_like_escape(flt.name)}%", escape="\\"))
+    if flt.extension:
+        stmt = stmt.where(func.lower(File.name).like(f"%.{_like_escape(flt.extension.lstrip('.'))}", escape="\\"))
+    if flt.submitter_ids is not None:
+        stmt = stmt.where(File.submitted_by.in_(flt.submitter_ids) if flt.submitter_ids else literal(False))
+    if flt.submitted_after is not None:
+        stmt = stmt.where(File.submitted_at >= flt.submitted_after)
+    if flt.submitted_before is not None:
+        stmt = stmt.where(File.submitted_at < flt.submitted_before)
+    if flt.version is not None:
+        stmt = stmt.where(File.version_count == flt.version)
+    if flt.annotations:
+        stmt = stmt.where(File.annotations.contains(flt.annotations))
+    return stmt
+
+
+async def page(
+    session: AsyncSession,
+    flt: OverviewFilter,
+    sort: str,
+    descending: bool,
+    after: tuple[Any, uuid.UUID] | None,
+    limit: int,
+) -> list[OverviewRow]:
+    column = SORT_COLUMNS[sort]
+    stmt = (
+        select(File, FileVersion, Dataset, Project, Submitter.username, Deleter.username)
+        .join(FileVersion, FileVersion.id == File.latest_version_id)
+        .join(Dataset, Dataset.id == File.dataset_id)
+        .join(Project, Project.id == Dataset.project_id)
+        .outerjoin(Submitter, Submitter.id == File.submitted_by)
+        .outerjoin(Deleter, Deleter.id == File.deleted_by)
+    )
+    stmt = _where(stmt, flt)
+    if after is not None:
+        key = tuple_(column, File.id)
+        bound = tuple_(literal(after[0]), literal(after[1]))
+        stmt = stmt.where(key < bound if descending else key > bound)
+    order = (column.desc(), File.id.desc()) if descending else (column.asc(), File.id.asc())
+    rows = await session.execute(stmt.order_by(*order).limit(limit))
+    return [OverviewRow(*row) for row in rows.all()]
+
+
+async def count(session: AsyncSession, flt: OverviewFilter) -> int:
+    stmt = _where(select(func.count()).select_from(File), flt)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def user_ids_named(session: AsyncSession, username: str) -> list[uuid.UUID]:
+    return list((await session.execute(select(User.id).where(User.username == username))).scalars())
+
+
+async def versions(session: AsyncSession, file_id: uuid.UUID) -> list[tuple[FileVersion, str | None]]:
+    rows = await session.execute(
+        select(FileVersion, Submitter.username)
+        .outerjoin(Submitter, Submitter.id == FileVersion.submitted_by)
+        .where(FileVersion.file_id == file_id)
+        .order_by(FileVersion.version.desc())
+    )
+    return [(row[0], row[1]) for row in rows.all()]
+
+
+async def version_numbered(session: AsyncSession, file_id: uuid.UUID, number: int) -> FileVersion | None:
+    stmt = select(FileVersion).where(FileVersion.file_id == file_id, FileVersion.version == number)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def versions_numbered(
+    session: AsyncSession, wanted: list[tuple[uuid.UUID, int]]
+) -> dict[tuple[uuid.UUID, int], FileVersion]:
+    if not wanted:
+        return {}
+    stmt = select(FileVersion).where(tuple_(FileVersion.file_id, FileVersion.version).in_(wanted))
+    return {(v.file_id, v.version): v for v in (await session.execute(stmt)).scalars()}

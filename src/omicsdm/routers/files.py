@@ -1,0 +1,226 @@
+"""The file overview, one file, comments, downloads, soft deletion, trash, admin view."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+
+from omicsdm.deps import AppSettings, CurrentUser, Session, Storage_
+from omicsdm.schemas.common import Problem
+from omicsdm.schemas.files import (
+    AuditOut,
+    DownloadLinks,
+    DownloadRequest,
+    FileDetail,
+    FilePage,
+    FileUpdate,
+    Selection,
+    VersionOut,
+)
+from omicsdm.services import files
+from omicsdm.services.files import Listing
+
+router = APIRouter(prefix="/api", tags=["files"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such file, or the caller may not know of it"}
+}
+BAD_QUERY: dict[int | str, dict[str, Any]] = {422: {"model": Problem, "description": "Bad filter, sort or cursor"}}
+
+
+def listing(
+    project_id: uuid.UUID | None = None,
+    dataset_id: uuid.UUID | None = None,
+    name: Annotated[str | None, Query(max_length=1024, description="Substring of the name, any case")] = None,
+    extension: Annotated[str | None, Query(max_length=32, description="Name ending, e.g. fastq.gz")] = None,
+    submitter: Annotated[str | None, Query(max_length=255, description="User name of the latest submitter")] = None,
+    submitted_after: datetime | None = None,
+    submitted_before: datetime | None = None,
+    version: Annotated[int | None, Query(ge=1, description="Latest version number equals")] = None,
+    annotation: Annotated[list[str], Query(max_length=20, description="key=value; repeat to combine")] = [],  # noqa: B006
+    sort: Annotated[
+        str,
+        Query(
+            max_length=20,
+            description="name, version, size, submitted_at, submitter, dataset, project, comment; '-' = descending",
+        ),
+    ] = "-submitted_at",
+    cursor: Annotated[str | None, Query(max_length=2048, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    include_total: Annotated[bool | None, Query(description="Count all matches (default: on the first page)")] = None,
+) -> Listing:
+    return Listing(
+        project_id=project_id,
+        dataset_id=dataset_id,
+        name=name,
+        extension=extension,
+        submitter=submitter,
+        submitted_after=submitted_after,
+        submitted_before=submitted_before,
+        version=version,
+        annotations=tuple(annotation),
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+        include_total=include_total,
+    )
+
+
+ListingQuery = Annotated[Listing, Depends(listing)]
+
+
+@router.get("/files", operation_id="listFiles", summary="The file overview", responses=BAD_QUERY)
+async def list_files(session: Session, user: CurrentUser, q: ListingQuery) -> FilePage:
+    """The latest version of every file the caller may read and that is not marked deleted; filtered,
+    sorted and paginated by cursor."""
+    return await files.list_files(session, user, q)
+
+
+@router.get(
+    "/files/{file_id}", operation_id="getFile", summary="One file with its version history", responses=NOT_FOUND
+)
+async def get_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -> FileDetail:
+    """The file, every version (who, when, size, checksums) and what the caller may do with it."""
+    return await files.get_file(session, user, file_id)
+
+
+@router.get(
+    "/files/{file_id}/versions/{version}", operation_id="getFileVersion", summary="One version", responses=NOT_FOUND
+)
+async def get_version(session: Session, user: CurrentUser, file_id: uuid.UUID, version: int) -> VersionOut:
+    """One version of a file, addressed by its number."""
+    return await files.get_version(session, user, file_id, version)
+
+
+@router.patch(
+    "/files/{file_id}",
+    operation_id="updateFile",
+    summary="Edit comment and annotations",
+    responses={**NOT_FOUND, 403: {"model": Problem}},
+)
+async def update_file(session: Session, user: CurrentUser, file_id: uuid.UUID, body: FileUpdate) -> FileDetail:
+    """The owner group and admins edit the comment and replace the key-value annotations."""
+    return await files.update_file(session, user, file_id, body)
+
+
+@router.post(
+    "/files/{file_id}/delete",
+    operation_id="deleteFile",
+    summary="Mark a file deleted",
+    responses={**NOT_FOUND, 403: {"model": Problem}},
+)
+async def delete_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -> FileDetail:
+    """A flag: the file leaves the overview and gets no download URL; nothing leaves the bucket. Undo with restore."""
+    return await files.set_deleted(session, user, file_id, True)
+
+
+@router.post(
+    "/files/{file_id}/restore",
+    operation_id="restoreFile",
+    summary="Restore a deleted file",
+    responses={**NOT_FOUND, 403: {"model": Problem}},
+)
+async def restore_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -> FileDetail:
+    """Brings a file back with all its versions."""
+    return await files.set_deleted(session, user, file_id, False)
+
+
+@router.post(
+    "/files/download-urls",
+    operation_id="createDownloadUrls",
+    summary="Presigned download URLs for a selection",
+    responses={**NOT_FOUND, 403: {"model": Problem}},
+)
+async def download_urls(
+    session: Session, user: CurrentUser, storage: Storage_, settings: AppSettings, body: DownloadRequest
+) -> DownloadLinks:
+    """One short-lived URL per selected file (latest or a given version), saving under the file's name."""
+    return await files.download_links(session, user, storage, settings, body)
+
+
+@router.post(
+    "/files/manifest",
+    operation_id="createManifest",
+    summary="A manifest of a selection (JSON or TSV)",
+    responses={200: {"content": {"text/tab-separated-values": {}}}, **NOT_FOUND, 403: {"model": Problem}},
+)
+async def manifest(
+    session: Session,
+    user: CurrentUser,
+    storage: Storage_,
+    settings: AppSettings,
+    body: DownloadRequest,
+    format: Literal["json", "tsv"] = "json",
+) -> Response:
+    """Name, version, size, checksums and a presigned URL per file, for scripts (`wget -i`, `curl`)."""
+    links = await files.download_links(session, user, storage, settings, body)
+    if format == "tsv":
+        return PlainTextResponse(
+            files.manifest_tsv(links),
+            media_type="text/tab-separated-values; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="manifest.tsv"'},
+        )
+    return Response(links.model_dump_json(), media_type="application/json")
+
+
+@router.get(
+    "/files/{file_id}/download",
+    operation_id="downloadFile",
+    summary="Redirect to a fresh download URL",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses={302: {"description": "Location: the presigned URL"}, **NOT_FOUND, 403: {"model": Problem}},
+)
+async def download(
+    session: Session,
+    user: CurrentUser,
+    storage: Storage_,
+    settings: AppSettings,
+    file_id: uuid.UUID,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> RedirectResponse:
+    """For `curl -L -H 'Authorization: Bearer …'` and wget: 302 to a presigned URL of the file (or version)."""
+    links = await files.download_links(
+        session, user, storage, settings, DownloadRequest(items=[Selection(file_id=file_id, version=version)])
+    )
+    return RedirectResponse(links.items[0].url, status_code=302, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/trash", operation_id="listTrash", summary="My deleted files", responses=BAD_QUERY)
+async def trash(session: Session, user: CurrentUser, q: ListingQuery) -> FilePage:
+    """Files marked deleted in the datasets the caller's groups own (all, for admins)."""
+    if q.sort == "-submitted_at":
+        q.sort = "-deleted_at"
+    return await files.list_trash(session, user, q)
+
+
+@router.get(
+    "/admin/files",
+    operation_id="adminListFiles",
+    tags=["admin"],
+    summary="Every file (admins)",
+    responses={403: {"model": Problem}, **BAD_QUERY},
+)
+async def admin_files(
+    session: Session,
+    user: CurrentUser,
+    q: ListingQuery,
+    deleted: Annotated[bool | None, Query(description="true: only deleted; false: only live; omit: both")] = None,
+) -> FilePage:
+    """All files, deleted ones included."""
+    return await files.list_all_for_admin(session, user, q, deleted)
+
+
+@router.get(
+    "/admin/files/{file_id}/audit",
+    operation_id="adminFileAudit",
+    tags=["admin"],
+    summary="A file's audit trail (admins)",
+    responses={403: {"model": Problem}, **NOT_FOUND},
+)
+async def admin_audit(session: Session, user: CurrentUser, file_id: uuid.UUID) -> list[AuditOut]:
+    """Uploads, edits, downloads, deletions and restores of the file, oldest first."""
+    return await files.audit_trail(session, user, file_id)

@@ -1,0 +1,392 @@
+"""The file overview, one file's history, comments, presigned downloads, soft deletion and restore."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omicsdm.auth.principal import Principal
+from omicsdm.db.models import FileVersion
+from omicsdm.errors import Forbidden, InvalidInput, NotFound
+from omicsdm.repository import audit, catalog, overview
+from omicsdm.repository.overview import SORT_COLUMNS, OverviewFilter, OverviewRow
+from omicsdm.schemas.files import (
+    AuditOut,
+    DownloadLink,
+    DownloadLinks,
+    DownloadRequest,
+    FileDetail,
+    FileOut,
+    FilePage,
+    FilePermissions,
+    FileUpdate,
+    VersionOut,
+    Visibility,
+)
+from omicsdm.services.access import can_download, can_manage_dataset
+from omicsdm.settings import Settings
+from omicsdm.storage import Storage
+
+OVERVIEW_SORTS = tuple(k for k in SORT_COLUMNS if k != "deleted_at")
+
+
+@dataclass
+class Listing:
+    """What the caller asked the overview for (already validated by the router's types)."""
+
+    project_id: uuid.UUID | None = None
+    dataset_id: uuid.UUID | None = None
+    name: str | None = None
+    extension: str | None = None
+    submitter: str | None = None
+    submitted_after: datetime | None = None
+    submitted_before: datetime | None = None
+    version: int | None = None
+    annotations: tuple[str, ...] = ()
+    sort: str = "-submitted_at"
+    cursor: str | None = None
+    limit: int = 50
+    include_total: bool | None = None
+
+
+# ---- cursors -------------------------------------------------------------------------------------
+
+
+def _encode_cursor(sort: str, value: Any, file_id: uuid.UUID) -> str:
+    if isinstance(value, datetime):
+        value = {"t": value.isoformat()}
+    raw = json.dumps({"s": sort, "v": value, "i": str(file_id)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        value, file_id = data["v"], uuid.UUID(data["i"])
+        if data["s"] != sort:
+            raise InvalidInput("this cursor belongs to another sort order; start again without a cursor")
+        if isinstance(value, dict):
+            value = datetime.fromisoformat(value["t"])
+        if not isinstance(value, str | int | datetime) or isinstance(value, bool):
+            raise ValueError("bad cursor value")
+    except InvalidInput:
+        raise
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput("malformed cursor") from exc
+    return value, file_id
+
+
+def _parse_sort(sort: str, allowed: tuple[str, ...]) -> tuple[str, bool]:
+    descending = sort.startswith("-")
+    key = sort.removeprefix("-")
+    if key not in allowed:
+        raise InvalidInput(f"cannot sort by {key!r}; use one of {', '.join(allowed)} (prefix '-' for descending)")
+    return key, descending
+
+
+def _parse_annotations(pairs: tuple[str, ...]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"annotation filter {pair!r} must look like key=value")
+        result[key] = value
+    return result
+
+
+# ---- shaping rows ----------------------------------------------------------------------------------
+
+
+def _visibility(row: OverviewRow, shares: dict[uuid.UUID, set[int]]) -> Visibility:
+    if row.dataset.public:
+        return Visibility.PUBLIC
+    return Visibility.SHARED if shares.get(row.dataset.id) else Visibility.PRIVATE
+
+
+def _file_out(row: OverviewRow, shares: dict[uuid.UUID, set[int]]) -> FileOut:
+    f, v = row.file, row.version
+    return FileOut(
+        id=f.id,
+        project_id=row.project.id,
+        project_code=row.project.code,
+        dataset_id=row.dataset.id,
+        dataset_code=row.dataset.code,
+        name=f.name,
+        version=v.version,
+        version_id=v.id,
+        size=v.size,
+        content_type=v.content_type,
+        sha256=v.sha256,
+        etag=v.etag,
+        checksum_state=v.checksum_state,
+        submitted_by=row.submitter,
+        submitted_at=v.submitted_at,
+        comment=f.comment,
+        annotations={str(k): str(val) for k, val in f.annotations.items()},
+        visibility=_visibility(row, shares),
+        deleted_at=f.deleted_at,
+        deleted_by=row.deleted_by,
+    )
+
+
+def _version_out(row: OverviewRow, version: FileVersion, submitter: str | None) -> VersionOut:
+    return VersionOut(
+        id=version.id,
+        file_id=row.file.id,
+        dataset_id=row.dataset.id,
+        name=row.file.name,
+        version=version.version,
+        size=version.size,
+        etag=version.etag,
+        sha256=version.sha256,
+        content_type=version.content_type,
+        checksum_state=version.checksum_state,
+        submitted_by=submitter,
+        submitted_at=version.submitted_at,
+    )
+
+
+# ---- listings --------------------------------------------------------------------------------------
+
+
+async def _filter(session: AsyncSession, principal: Principal, q: Listing, *, manageable_only: bool) -> OverviewFilter:
+    flt = OverviewFilter(
+        name=q.name,
+        extension=q.extension,
+        submitted_after=q.submitted_after,
+        submitted_before=q.submitted_before,
+        version=q.version,
+        annotations=_parse_annotations(q.annotations),
+    )
+    if principal.is_admin and q.project_id is None and q.dataset_id is None:
+        flt.dataset_ids = None
+    else:
+        flt.dataset_ids = await catalog.readable_dataset_ids(
+            session, principal, project_id=q.project_id, dataset_id=q.dataset_id, manageable_only=manageable_only
+        )
+    if q.submitter:
+        flt.submitter_ids = await overview.user_ids_named(session, q.submitter)
+    return flt
+
+
+async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_sorts: tuple[str, ...]) -> FilePage:
+    sort, descending = _parse_sort(q.sort, allowed_sorts)
+    after = _decode_cursor(q.cursor, q.sort) if q.cursor else None
+    rows = await overview.page(session, flt, sort, descending, after, q.limit + 1)
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        value = {
+            "name": last.file.name,
+            "version": last.file.version_count,
+            "size": last.file.size,
+            "submitted_at": last.file.submitted_at,
+            "comment": last.file.comment,
+            "submitter": last.submitter or "",
+            "dataset": last.dataset.code,
+            "project": last.project.code,
+            "deleted_at": last.file.deleted_at,
+        }[sort]
+        next_cursor = _encode_cursor(q.sort, value, last.file.id)
+    want_total = q.include_total if q.include_total is not None else q.cursor is None
+    total = await overview.count(session, flt) if want_total else None
+    shares = await catalog.dataset_share_ids(session, {r.dataset.id for r in rows})
+    return FilePage(items=[_file_out(r, shares) for r in rows], next_cursor=next_cursor, total=total)
+
+
+async def list_files(session: AsyncSession, principal: Principal, q: Listing) -> FilePage:
+    return await _page(session, await _filter(session, principal, q, manageable_only=False), q, OVERVIEW_SORTS)
+
+
+async def list_trash(session: AsyncSession, principal: Principal, q: Listing) -> FilePage:
+    """Deleted files of the datasets the caller manages (their own group's), newest deletion first."""
+    flt = await _filter(session, principal, q, manageable_only=True)
+    flt.deleted = True
+    return await _page(session, flt, q, (*OVERVIEW_SORTS, "deleted_at"))
+
+
+async def list_all_for_admin(session: AsyncSession, principal: Principal, q: Listing, deleted: bool | None) -> FilePage:
+    if not principal.is_admin:
+        raise Forbidden("administrators only")
+    flt = await _filter(session, principal, q, manageable_only=False)
+    flt.deleted = deleted
+    return await _page(session, flt, q, (*OVERVIEW_SORTS, "deleted_at"))
+
+
+# ---- one file --------------------------------------------------------------------------------------
+
+
+async def _load(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> OverviewRow:
+    """The file if the caller may know of it: readable, and either live or the caller manages it."""
+    dataset_ids = None if principal.is_admin else await catalog.readable_dataset_ids(session, principal)
+    rows = await overview.page(
+        session, OverviewFilter(dataset_ids=dataset_ids, file_ids=[file_id], deleted=None), "name", False, None, 1
+    )
+    if not rows:
+        raise NotFound("file not found")
+    row = rows[0]
+    if row.file.deleted_at is not None and not can_manage_dataset(principal, row.dataset):
+        raise NotFound("file not found")
+    return row
+
+
+async def get_file(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> FileDetail:
+    row = await _load(session, principal, file_id)
+    shares = await catalog.dataset_share_ids(session, [row.dataset.id])
+    versions = [_version_out(row, v, who) for v, who in await overview.versions(session, file_id)]
+    return FileDetail(
+        **_file_out(row, shares).model_dump(),
+        versions=versions,
+        permissions=FilePermissions(
+            manage=can_manage_dataset(principal, row.dataset),
+            download=row.file.deleted_at is None and can_download(principal, row.dataset, row.project),
+        ),
+    )
+
+
+async def get_version(session: AsyncSession, principal: Principal, file_id: uuid.UUID, number: int) -> VersionOut:
+    row = await _load(session, principal, file_id)
+    for version, who in await overview.versions(session, file_id):
+        if version.version == number:
+            return _version_out(row, version, who)
+    raise NotFound(f"version {number} not found")
+
+
+async def _load_managed(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> OverviewRow:
+    row = await _load(session, principal, file_id)
+    if not can_manage_dataset(principal, row.dataset):
+        raise Forbidden("only the dataset's owner group and admins change its files")
+    return row
+
+
+async def update_file(session: AsyncSession, principal: Principal, file_id: uuid.UUID, data: FileUpdate) -> FileDetail:
+    row = await _load_managed(session, principal, file_id)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if data.comment is not None:
+        row.file.comment = data.comment
+    if data.annotations is not None:
+        row.file.annotations = dict(data.annotations)
+    await session.flush()
+    await _audit(session, principal, "file.updated", file_id, changes)
+    return await get_file(session, principal, file_id)
+
+
+async def set_deleted(session: AsyncSession, principal: Principal, file_id: uuid.UUID, deleted: bool) -> FileDetail:
+    """Soft deletion: a flag with who and when. The bucket is never touched."""
+    row = await _load_managed(session, principal, file_id)
+    if (row.file.deleted_at is not None) != deleted:
+        row.file.deleted_at = datetime.now(UTC) if deleted else None
+        row.file.deleted_by = principal.user_id if deleted else None
+        await session.flush()
+        await _audit(session, principal, "file.deleted" if deleted else "file.restored", file_id, {})
+    return await get_file(session, principal, file_id)
+
+
+async def audit_trail(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> list[AuditOut]:
+    if not principal.is_admin:
+        raise Forbidden("administrators only")
+    await _load(session, principal, file_id)
+    upload_ids = [str(v.upload_id) for v, _ in await overview.versions(session, file_id) if v.upload_id]
+    events = await audit.events_for(session, "file", str(file_id), also_uploads=upload_ids)
+    return [
+        AuditOut(
+            at=e.at,
+            actor=e.actor_name,
+            action=e.action,
+            target_type=e.target_type,
+            target_id=e.target_id,
+            detail=dict(e.detail),
+        )
+        for e in events
+    ]
+
+
+async def _audit(
+    session: AsyncSession, principal: Principal, action: str, file_id: uuid.UUID, detail: dict[str, Any]
+) -> None:
+    await audit.record(
+        session,
+        action=action,
+        actor_id=principal.user_id,
+        actor_name=principal.username,
+        target_type="file",
+        target_id=file_id,
+        detail=detail,
+    )
+
+
+# ---- downloads -------------------------------------------------------------------------------------
+
+
+async def download_links(
+    session: AsyncSession, principal: Principal, storage: Storage, settings: Settings, request: DownloadRequest
+) -> DownloadLinks:
+    """One presigned, version-pinned URL per selected file; all or nothing."""
+    ids = list(dict.fromkeys(item.file_id for item in request.items))
+    dataset_ids = None if principal.is_admin else await catalog.readable_dataset_ids(session, principal)
+    rows = await overview.page(
+        session, OverviewFilter(dataset_ids=dataset_ids, file_ids=ids, deleted=False), "name", False, None, len(ids)
+    )
+    by_id = {row.file.id: row for row in rows}
+    specific = await overview.versions_numbered(
+        session, [(i.file_id, i.version) for i in request.items if i.version is not None]
+    )
+    expires = settings.s3.download_url_expiry_seconds
+    now = datetime.now(UTC)
+    links: list[DownloadLink] = []
+    events: list[dict[str, Any]] = []
+    for index, item in enumerate(request.items):
+        row = by_id.get(item.file_id)
+        if row is None:
+            raise NotFound(f"item {index}: file {item.file_id} not found")
+        if not can_download(principal, row.dataset, row.project):
+            raise Forbidden(f"item {index}: this project lets only the owner group download its files")
+        version = row.version if item.version is None else specific.get((item.file_id, item.version))
+        if version is None:
+            raise NotFound(f"item {index}: version {item.version} of file {item.file_id} not found")
+        url = storage.presign_get(version.object_key, version.s3_version_id, row.file.name, expires, now)
+        links.append(
+            DownloadLink(
+                file_id=row.file.id,
+                version_id=version.id,
+                version=version.version,
+                name=row.file.name,
+                size=version.size,
+                sha256=version.sha256,
+                etag=version.etag,
+                url=url,
+                expires_at=now + timedelta(seconds=expires),
+            )
+        )
+        events.append(
+            {
+                "action": "file.download_url",
+                "actor_id": principal.user_id,
+                "actor_name": principal.username,
+                "target_type": "file",
+                "target_id": str(row.file.id),
+                "detail": {"version": version.version, "expires_in": expires},
+            }
+        )
+    await audit.record_many(session, events)
+    return DownloadLinks(items=links, expires_in=expires)
+
+
+def manifest_tsv(links: DownloadLinks) -> str:
+    lines = ["name\tversion\tsize\tsha256\tetag\tfile_id\texpires_at\turl"]
+    for link in links.items:
+        name = link.name.replace("\t", " ").replace("\n", " ")
+        lines.append(
+            f"{name}\t{link.version}\t{link.size}\t{link.sha256 or ''}\t{link.etag}\t{link.file_id}\t"
+            f"{link.expires_at.isoformat()}\t{link.url}"
+        )
+    return "\n".join(lines) + "\n"
