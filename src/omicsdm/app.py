@@ -18,6 +18,7 @@ from omicsdm.db.engine import make_engine, make_sessionmaker
 from omicsdm.deps import AppState
 from omicsdm.errors import install_error_handlers
 from omicsdm.frontend import mount_frontend
+from omicsdm.openapi import install_openapi
 from omicsdm.routers import auth, catalog, files, health, uploads
 from omicsdm.services.signer import Signer, SignerCache
 from omicsdm.settings import Settings, get_settings
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc",
     )
     install_error_handlers(app)
+    install_openapi(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -80,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     for router in (health.router, auth.router, catalog.router, uploads.router, files.router):
         app.include_router(router)
-    mount_frontend(app, Path(__file__).resolve().parents[2] / "frontend" / "dist")
+    mount_frontend(app, settings.frontend_dist or Path(__file__).resolve().parents[2] / "frontend" / "dist")
     return app
 
 

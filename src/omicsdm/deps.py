@@ -67,17 +67,30 @@ AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 Storage_ = Annotated[Storage, Depends(get_storage)]
 Session = Annotated[AsyncSession, Depends(get_session)]
 
-bearer = HTTPBearer(
+oidc_bearer = HTTPBearer(
     auto_error=False,
-    scheme_name="bearer",
-    description="An OIDC access token from the identity provider, or a personal API token (odm_…).",
+    scheme_name="oidc",
+    bearerFormat="JWT",
+    description="An OIDC access token from the identity provider (Keycloak), or from the dev login in dev mode.",
 )
+api_token = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiToken",
+    bearerFormat="odm_…",
+    description="A personal API token (POST /api/auth/tokens), for scripts and the CLI.",
+)
+Credentials = HTTPAuthorizationCredentials | None
 
 
 async def get_current_user(
-    state: State, session: Session, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    state: State,
+    session: Session,
+    oidc: Annotated[Credentials, Depends(oidc_bearer)],
+    token: Annotated[Credentials, Depends(api_token)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+    """Both schemes read the same Authorization header; declaring both lets Swagger offer each."""
+    credentials = oidc or token
+    if credentials is None or not credentials.credentials:
         raise NotAuthenticated("authentication required: send Authorization: Bearer <token>")
     return await identity.resolve(session, state.verifier, credentials.credentials, state.settings.auth.admin_group)
 

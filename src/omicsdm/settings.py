@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
         default_factory=list, description="Origins allowed to call the API and the bucket from a browser."
     )
     public_url: str = Field("http://127.0.0.1:8000", description="URL users reach the service at.")
+    frontend_dist: Path | None = Field(None, description="Built web frontend to serve at / (default: frontend/dist).")
     max_file_size: int = Field(
         5 * 1024**4,
         ge=1,

@@ -37,7 +37,12 @@ class DatasetCreate(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"project_id": "6f1c…", "code": "rnaseq-batch1", "name": "RNA-seq batch 1", "owner_group": "lab-a"}
+                {
+                    "project_id": "6f1c2d0e-8b1a-4c55-9f1e-2b7d3c4a5e60",
+                    "code": "rnaseq-batch1",
+                    "name": "RNA-seq batch 1",
+                    "owner_group": "lab-a",
+                }
             ]
         },
     )

@@ -95,7 +95,16 @@ class Selection(BaseModel):
 class DownloadRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"items": [{"file_id": "3f0c…"}, {"file_id": "9a1b…", "version": 2}]}]},
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"file_id": "3f0c6a7e-1d2b-4c3d-8e9f-0a1b2c3d4e5f"},
+                        {"file_id": "9a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "version": 2},
+                    ]
+                }
+            ]
+        },
     )
     items: list[Selection] = Field(min_length=1, max_length=1000)
 
