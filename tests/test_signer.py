@@ -369,3 +369,15 @@ async def test_legal_steps_are_signed_and_accepted_by_s3(bound: Bound) -> None:
     assert set(await bound.e.list_parts()) == {1, 2}
     aborted = await bound.e.abort()
     assert aborted.status_code == 204
+
+
+async def test_missing_or_oversized_parameters_are_problems(bound: Bound) -> None:
+    query = bound.e.signer_query(bound.part())
+    for name in ("to_sign", "datetime", "canonical_request", "upload_token"):
+        partial = {k: v for k, v in query.items() if k != name}
+        response = await bound.client.get("/api/uploads/sign", params=partial)
+        assert response.status_code == 422, name
+        assert response.headers["content-type"] == "application/problem+json"
+        assert name in response.json()["detail"]
+    response = await bound.client.get("/api/uploads/sign", params={**query, "to_sign": "x" * 5000})
+    assert response.status_code == 422

@@ -136,15 +136,62 @@ async def versions(session: AsyncSession, file_id: uuid.UUID) -> list[tuple[File
     return [(row[0], row[1]) for row in rows.all()]
 
 
-async def version_numbered(session: AsyncSession, file_id: uuid.UUID, number: int) -> FileVersion | None:
-    stmt = select(FileVersion).where(FileVersion.file_id == file_id, FileVersion.version == number)
-    return (await session.execute(stmt)).scalar_one_or_none()
+@dataclass(frozen=True, slots=True)
+class DownloadTarget:
+    """The few columns a download URL needs (plain rows: a selection may hold 1,000 files)."""
+
+    file_id: uuid.UUID
+    name: str
+    owner_group_id: int
+    download_allowed: bool
+    version_id: uuid.UUID
+    version: int
+    object_key: str
+    s3_version_id: str | None
+    size: int
+    sha256: str | None
+    etag: str
 
 
-async def versions_numbered(
-    session: AsyncSession, wanted: list[tuple[uuid.UUID, int]]
-) -> dict[tuple[uuid.UUID, int], FileVersion]:
+async def download_targets(
+    session: AsyncSession,
+    dataset_ids: list[uuid.UUID] | None,
+    wanted: list[tuple[uuid.UUID, int | None]],
+) -> dict[tuple[uuid.UUID, int | None], DownloadTarget]:
+    """Live files among `wanted` (file id, version or None for the latest) in the given datasets."""
     if not wanted:
         return {}
-    stmt = select(FileVersion).where(tuple_(FileVersion.file_id, FileVersion.version).in_(wanted))
-    return {(v.file_id, v.version): v for v in (await session.execute(stmt)).scalars()}
+    file_ids = list({file_id for file_id, _ in wanted})
+    numbered = [(f, v) for f, v in wanted if v is not None]
+    columns = (
+        File.id,
+        File.name,
+        Dataset.owner_group_id,
+        Project.file_download_allowed,
+        FileVersion.id,
+        FileVersion.version,
+        FileVersion.object_key,
+        FileVersion.s3_version_id,
+        FileVersion.size,
+        FileVersion.sha256,
+        FileVersion.etag,
+    )
+    base = (
+        select(*columns)
+        .join(Dataset, Dataset.id == File.dataset_id)
+        .join(Project, Project.id == Dataset.project_id)
+        .where(File.deleted_at.is_(None))
+    )
+    if dataset_ids is not None:
+        base = base.where(File.dataset_id.in_(dataset_ids))
+    found: dict[tuple[uuid.UUID, int | None], DownloadTarget] = {}
+    latest = base.join(FileVersion, FileVersion.id == File.latest_version_id).where(File.id.in_(file_ids))
+    for row in (await session.execute(latest)).all():
+        found[(row[0], None)] = DownloadTarget(*row)
+    if numbered:
+        specific = base.join(FileVersion, FileVersion.file_id == File.id).where(
+            tuple_(FileVersion.file_id, FileVersion.version).in_(numbered)
+        )
+        for row in (await session.execute(specific)).all():
+            found[(row[0], row[5])] = DownloadTarget(*row)
+    return found

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
 from omicsdm.deps import CurrentUser, Session, State, Storage_
+from omicsdm.errors import InvalidInput
 from omicsdm.schemas.common import Problem
 from omicsdm.schemas.files import VersionOut
 from omicsdm.schemas.uploads import UploadComplete, UploadCreate, UploadOut
@@ -44,22 +45,50 @@ async def start_upload(
     return out
 
 
+SIGN_QUERY: tuple[tuple[str, int, str], ...] = (
+    ("to_sign", 4096, "EvaporateJS's string to sign"),
+    ("datetime", 32, "x-amz-date of the request, e.g. 20261125T093005Z"),
+    ("canonical_request", 16384, "The SigV4 canonical request (sendCanonicalRequestToSignerUrl: true)"),
+    ("upload_token", 512, "sign_params.upload_token of the upload"),
+)
+SIGN_PARAMETERS = [
+    {
+        "name": name,
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string", "maxLength": limit},
+        "description": text,
+    }
+    for name, limit, text in SIGN_QUERY
+]
+
+
 @router.get(
     "/sign",
     operation_id="signUploadRequest",
     summary="Sign one S3 request of an upload (EvaporateJS signerUrl)",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {"example": "5d6f…"}}}, 403: {"model": Problem}},
+    responses={
+        200: {"content": {"text/plain": {"example": "5d6f…"}}},
+        403: {"model": Problem},
+        422: {"model": Problem},
+    },
+    openapi_extra={"parameters": SIGN_PARAMETERS},
 )
-async def sign(
-    signer: Annotated[Signer, Depends(get_signer)],
-    to_sign: Annotated[str, Query(max_length=4096)],
-    datetime: Annotated[str, Query(max_length=32)],
-    canonical_request: Annotated[str, Query(max_length=16384)],
-    upload_token: Annotated[str, Query(max_length=512, description="sign_params.upload_token of the upload")],
-) -> PlainTextResponse:
+async def sign(request: Request) -> PlainTextResponse:
     """Returns the hex SigV4 signature when the request is one step of this upload; 403 with the reason otherwise."""
-    signature = await signer.sign(SignRequest(upload_token, to_sign, datetime, canonical_request))
+    # The hot path of every upload (one call per part): parameters are read by hand rather than
+    # through per-parameter dependency injection, which cost more than all the checks together.
+    query = request.query_params
+    values = []
+    for name, limit, _ in SIGN_QUERY:
+        value = query.get(name)
+        if value is None or len(value) > limit:
+            raise InvalidInput(f"query parameter {name} is missing or too long")
+        values.append(value)
+    to_sign, amz_datetime, canonical_request, upload_token = values
+    signer: Signer = request.app.state.omicsdm.signer
+    signature = await signer.sign(SignRequest(upload_token, to_sign, amz_datetime, canonical_request))
     return PlainTextResponse(signature, headers={"Cache-Control": "no-store"})
 
 

@@ -331,40 +331,33 @@ async def download_links(
     session: AsyncSession, principal: Principal, storage: Storage, settings: Settings, request: DownloadRequest
 ) -> DownloadLinks:
     """One presigned, version-pinned URL per selected file; all or nothing."""
-    ids = list(dict.fromkeys(item.file_id for item in request.items))
     dataset_ids = None if principal.is_admin else await catalog.readable_dataset_ids(session, principal)
-    rows = await overview.page(
-        session, OverviewFilter(dataset_ids=dataset_ids, file_ids=ids, deleted=False), "name", False, None, len(ids)
-    )
-    by_id = {row.file.id: row for row in rows}
-    specific = await overview.versions_numbered(
-        session, [(i.file_id, i.version) for i in request.items if i.version is not None]
-    )
+    wanted = [(item.file_id, item.version) for item in request.items]
+    targets = await overview.download_targets(session, dataset_ids, wanted)
     expires = settings.s3.download_url_expiry_seconds
     now = datetime.now(UTC)
+    expires_at = now + timedelta(seconds=expires)
     links: list[DownloadLink] = []
     events: list[dict[str, Any]] = []
-    for index, item in enumerate(request.items):
-        row = by_id.get(item.file_id)
-        if row is None:
-            raise NotFound(f"item {index}: file {item.file_id} not found")
-        if not can_download(principal, row.dataset, row.project):
+    for index, (file_id, number) in enumerate(wanted):
+        target = targets.get((file_id, number))
+        if target is None:
+            what = f"version {number} of file {file_id}" if number is not None else f"file {file_id}"
+            raise NotFound(f"item {index}: {what} not found")
+        if not target.download_allowed and not (principal.is_admin or principal.in_group(target.owner_group_id)):
             raise Forbidden(f"item {index}: this project lets only the owner group download its files")
-        version = row.version if item.version is None else specific.get((item.file_id, item.version))
-        if version is None:
-            raise NotFound(f"item {index}: version {item.version} of file {item.file_id} not found")
-        url = storage.presign_get(version.object_key, version.s3_version_id, row.file.name, expires, now)
+        url = storage.presign_get(target.object_key, target.s3_version_id, target.name, expires, now)
         links.append(
             DownloadLink(
-                file_id=row.file.id,
-                version_id=version.id,
-                version=version.version,
-                name=row.file.name,
-                size=version.size,
-                sha256=version.sha256,
-                etag=version.etag,
+                file_id=file_id,
+                version_id=target.version_id,
+                version=target.version,
+                name=target.name,
+                size=target.size,
+                sha256=target.sha256,
+                etag=target.etag,
                 url=url,
-                expires_at=now + timedelta(seconds=expires),
+                expires_at=expires_at,
             )
         )
         events.append(
@@ -373,8 +366,8 @@ async def download_links(
                 "actor_id": principal.user_id,
                 "actor_name": principal.username,
                 "target_type": "file",
-                "target_id": str(row.file.id),
-                "detail": {"version": version.version, "expires_in": expires},
+                "target_id": str(file_id),
+                "detail": {"version": target.version, "expires_in": expires},
             }
         )
     await audit.record_many(session, events)

@@ -1,0 +1,134 @@
+"""Shared set-up for benchmarks: real PostgreSQL and SeaweedFS, the app in its own uvicorn process.
+
+Benchmarks print ratios against a baseline measured in the same run (see DESIGN.md); they are
+not tests and assert nothing about wall-clock time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import secrets
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+from sqlalchemy.engine import make_url
+
+from omicsdm.db.migrate import upgrade
+from omicsdm.embedded.seaweedfs import EmbeddedSeaweedFS, S3Endpoint
+from omicsdm.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def services() -> Iterator[tuple[str, S3Endpoint]]:
+    """A fresh database (on OMICSDM_TEST_DATABASE_URL's server, else embedded) and a SeaweedFS."""
+    with tempfile.TemporaryDirectory(prefix="omicsdm-bench-") as tmp:
+        server = os.environ.get("OMICSDM_TEST_DATABASE_URL")
+        pg = None
+        if server:
+            server = make_url(server).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+        else:
+            from omicsdm.embedded.postgres import EmbeddedPostgres
+
+            pg = EmbeddedPostgres(Path(tmp) / "pg")
+            server = pg.start()
+        name = f"omicsdm_bench_{secrets.token_hex(3)}"
+        dsn = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
+
+        async def admin(sql: str) -> None:
+            conn = await asyncpg.connect(dsn)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        weed = EmbeddedSeaweedFS(Path(tmp) / "s3")
+        try:
+            yield url, weed.start()
+        finally:
+            weed.stop()
+            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if pg is not None:
+                pg.stop()
+
+
+def settings_for(url: str, s3: S3Endpoint, port: int, **extra: Any) -> Settings:
+    return Settings(
+        dev_mode=True,
+        secret_key=secrets.token_urlsafe(48),
+        public_url=f"http://127.0.0.1:{port}",
+        database={"url": url},
+        s3={
+            "endpoint_url": s3.url,
+            "region": s3.region,
+            "bucket": "bench",
+            "access_key_id": s3.access_key,
+            "secret_access_key": s3.secret_key,
+        },
+        **extra,
+    )
+
+
+def _serve(settings_json: str, port: int, extend: Callable[[Any], None] | None) -> None:
+    import uvicorn
+
+    from omicsdm.app import create_app
+
+    app = create_app(Settings.model_validate_json(settings_json))
+    if extend is not None:
+        extend(app)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+@contextlib.contextmanager
+def app_process(settings: Settings, port: int, extend: Callable[[Any], None] | None = None) -> Iterator[psutil.Process]:
+    """The app in its own process (so the load generator does not share its interpreter)."""
+    data = settings.model_dump(mode="json")
+    data["secret_key"] = settings.secret_key.get_secret_value()
+    data["s3"]["secret_access_key"] = settings.s3.secret_access_key.get_secret_value()
+    proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(json.dumps(data), port, extend))
+    proc.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.terminate()
+        raise RuntimeError("app did not start")
+    try:
+        assert proc.pid is not None
+        yield psutil.Process(proc.pid)
+    finally:
+        proc.terminate()
+        proc.join(10)
+
+
+def peak_rss_mib(process: psutil.Process) -> float:
+    """Peak RSS (VmHWM) of the process, MiB."""
+    with open(f"/proc/{process.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
