@@ -51,8 +51,12 @@ def test_embedded_seaweedfs_keeps_port_keys_and_objects(tmp_path: Path) -> None:
     weed = EmbeddedSeaweedFS(tmp_path / "s3")
     first = weed.start()
     client = boto3.client(
-        "s3", endpoint_url=first.url, region_name=first.region, aws_access_key_id=first.access_key,
-        aws_secret_access_key=first.secret_key, config=Config(s3={"addressing_style": "path"}),
+        "s3",
+        endpoint_url=first.url,
+        region_name=first.region,
+        aws_access_key_id=first.access_key,
+        aws_secret_access_key=first.secret_key,
+        config=Config(s3={"addressing_style": "path"}),
     )
     try:
         client.create_bucket(Bucket="keep")
@@ -78,7 +82,10 @@ def _start_dev(data: Path, port: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMICSDM_")}
     return subprocess.Popen(
         [sys.executable, "-m", "omicsdm", "dev", "--data-dir", str(data), "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
