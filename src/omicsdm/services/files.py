@@ -59,14 +59,14 @@ class Listing:
 # ---- cursors -------------------------------------------------------------------------------------
 
 
-def _encode_cursor(sort: str, value: Any, file_id: uuid.UUID) -> str:
+def encode_cursor(sort: str, value: Any, file_id: uuid.UUID) -> str:
     if isinstance(value, datetime):
         value = {"t": value.isoformat()}
     raw = json.dumps({"s": sort, "v": value, "i": str(file_id)}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         value, file_id = data["v"], uuid.UUID(data["i"])
@@ -178,7 +178,7 @@ async def _filter(session: AsyncSession, principal: Principal, q: Listing, *, ma
 
 async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_sorts: tuple[str, ...]) -> FilePage:
     sort, descending = _parse_sort(q.sort, allowed_sorts)
-    after = _decode_cursor(q.cursor, q.sort) if q.cursor else None
+    after = decode_cursor(q.cursor, q.sort) if q.cursor else None
     rows = await overview.page(session, flt, sort, descending, after, q.limit + 1)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
@@ -196,7 +196,7 @@ async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_
             "project": last.project.code,
             "deleted_at": last.file.deleted_at,
         }[sort]
-        next_cursor = _encode_cursor(q.sort, value, last.file.id)
+        next_cursor = encode_cursor(q.sort, value, last.file.id)
     want_total = q.include_total if q.include_total is not None else q.cursor is None
     total = await overview.count(session, flt) if want_total else None
     shares = await catalog.dataset_share_ids(session, {r.dataset.id for r in rows})
