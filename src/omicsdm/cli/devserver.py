@@ -17,6 +17,7 @@ from rich.console import Console
 from omicsdm.app import create_app
 from omicsdm.db.engine import make_engine, make_sessionmaker
 from omicsdm.db.migrate import upgrade
+from omicsdm.logs import log_config
 from omicsdm.services import demo
 from omicsdm.settings import Settings
 
@@ -96,4 +97,4 @@ def run_dev(data_dir: Path, host: str, port: int) -> None:
             f'-d \'{{"username":"demo","groups":["lab-demo"]}}\'\n'
             f"  data:  {data_dir}   (Ctrl-C stops everything)\n"
         )
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config())

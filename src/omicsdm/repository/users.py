@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select, update
@@ -52,6 +53,31 @@ async def upsert_user(session: AsyncSession, subject: str, username: str, email:
         .returning(User.id)
     )
     return (await session.execute(stmt)).scalar_one()
+
+
+@dataclass(frozen=True, slots=True)
+class KnownUser:
+    id: uuid.UUID
+    username: str
+    email: str | None
+    last_seen_at: datetime
+    groups: dict[str, int]
+
+
+async def user_by_subject(session: AsyncSession, subject: str) -> KnownUser | None:
+    """The user and their groups in one round trip."""
+    stmt = (
+        select(User.id, User.username, User.email, User.last_seen_at, Group.name, Group.id)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .outerjoin(Group, Group.id == Membership.group_id)
+        .where(User.subject == subject)
+    )
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return None
+    first = rows[0]
+    groups = {row[4]: row[5] for row in rows if row[4] is not None}
+    return KnownUser(first[0], first[1], first[2], first[3], groups)
 
 
 async def membership_names(session: AsyncSession, user_id: uuid.UUID) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,14 +20,28 @@ async def resolve(session: AsyncSession, verifier: TokenVerifier, credential: st
     return await sync_identity(session, identity, admin_group)
 
 
+LAST_SEEN_RESOLUTION = timedelta(minutes=5)
+
+
 async def sync_identity(session: AsyncSession, identity: Identity, admin_group: str) -> Principal:
-    """The IdP is the source of truth for groups; the tables mirror the last token seen (API tokens use them)."""
-    user_id = await users.upsert_user(session, identity.subject, identity.username, identity.email)
-    current = await users.membership_names(session, user_id)
-    if set(current) != identity.groups:
-        ids = await users.ensure_groups(session, identity.groups)
-        await users.replace_memberships(session, user_id, ids.values())
-        current = ids
+    """The IdP is the source of truth for groups; the tables mirror the last token seen (API tokens use them).
+
+    The common case (nothing changed, seen recently) is one read and no write, so reads stay reads.
+    """
+    known = await users.user_by_subject(session, identity.subject)
+    if (
+        known is not None
+        and (known.username, known.email) == (identity.username, identity.email)
+        and set(known.groups) == identity.groups
+        and known.last_seen_at > datetime.now(UTC) - LAST_SEEN_RESOLUTION
+    ):
+        user_id, current = known.id, known.groups
+    else:
+        user_id = await users.upsert_user(session, identity.subject, identity.username, identity.email)
+        current = await users.membership_names(session, user_id)
+        if set(current) != identity.groups:
+            current = await users.ensure_groups(session, identity.groups)
+            await users.replace_memberships(session, user_id, current.values())
     return Principal(
         user_id=user_id,
         subject=identity.subject,
