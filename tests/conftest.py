@@ -56,22 +56,31 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pg.stop()
 
 
-@pytest.fixture(scope="session")
-async def database_url(server_url: str) -> AsyncIterator[str]:
-    name = f"omicsdm_test_{os.getpid()}_{secrets.token_hex(3)}"
+@asynccontextmanager
+async def fresh_database(server_url: str, purpose: str) -> AsyncIterator[str]:
+    """A new, migrated database on the server, dropped afterwards."""
+    name = f"omicsdm_{purpose}_{os.getpid()}_{secrets.token_hex(3)}"
     admin = await asyncpg.connect(_dsn(server_url))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(upgrade, url)
-    yield url
-    admin = await asyncpg.connect(_dsn(server_url))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await asyncio.to_thread(upgrade, url)
+        yield url
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(_dsn(server_url))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    async with fresh_database(server_url, "test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

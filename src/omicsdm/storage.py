@@ -96,6 +96,18 @@ class Storage:
             raise StorageError(str(exc)) from exc
         return [u["UploadId"] for u in answer.get("Uploads", []) if u.get("Key") == key and "UploadId" in u]
 
+    async def is_multipart_upload_of(self, key: str, upload_id: str) -> bool:
+        """Whether S3 holds an unfinished multipart upload with this id on exactly this key."""
+        try:
+            await self._client.list_parts(Bucket=self.bucket, Key=key, UploadId=upload_id, MaxParts=1)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404", "NoSuchKey"):
+                return False
+            raise StorageError(str(exc)) from exc
+        except (BotoCoreError, OSError) as exc:
+            raise StorageError(str(exc)) from exc
+        return True
+
     async def list_parts(self, key: str, upload_id: str) -> list[PartInfo] | None:
         """The uploaded parts, or None when S3 does not know this upload (finished, aborted, never begun)."""
         parts: list[PartInfo] = []

@@ -65,3 +65,9 @@ async def version_for_upload(session: AsyncSession, upload_id: uuid.UUID) -> tup
         )
     ).first()
     return (row[0], row[1]) if row else None
+
+
+async def lock(session: AsyncSession, file_id: uuid.UUID) -> File:
+    """The file row, locked until the transaction ends (for edits, deletion and restore)."""
+    stmt = select(File).where(File.id == file_id).with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one()

@@ -12,9 +12,13 @@ from omicsdm.auth.principal import Principal
 from omicsdm.db.models import Dataset, Project
 
 
+def may_manage(principal: Principal, owner_group_id: int) -> bool:
+    """Upload, edit, delete and restore files; change sharing: the owner group and admins."""
+    return principal.is_admin or principal.in_group(owner_group_id)
+
+
 def can_manage_dataset(principal: Principal, dataset: Dataset) -> bool:
-    """Upload, edit, delete and restore files; change sharing."""
-    return principal.is_admin or principal.in_group(dataset.owner_group_id)
+    return may_manage(principal, dataset.owner_group_id)
 
 
 def can_download(principal: Principal, dataset: Dataset, project: Project) -> bool:

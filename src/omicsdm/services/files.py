@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omicsdm.auth.principal import Principal
-from omicsdm.db.models import FileVersion
+from omicsdm.db.models import File, FileVersion
 from omicsdm.errors import Forbidden, InvalidInput, NotFound
 from omicsdm.repository import audit, catalog, overview
+from omicsdm.repository import files as files_repo
 from omicsdm.repository.overview import SORT_COLUMNS, OverviewFilter, OverviewRow
 from omicsdm.schemas.files import (
     AuditOut,
@@ -30,7 +31,7 @@ from omicsdm.schemas.files import (
     VersionOut,
     Visibility,
 )
-from omicsdm.services.access import can_download, can_manage_dataset
+from omicsdm.services.access import may_manage
 from omicsdm.settings import Settings
 from omicsdm.storage import Storage
 
@@ -105,33 +106,32 @@ def _parse_annotations(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _visibility(row: OverviewRow, shares: dict[uuid.UUID, set[int]]) -> Visibility:
-    if row.dataset.public:
+    if row.public:
         return Visibility.PUBLIC
-    return Visibility.SHARED if shares.get(row.dataset.id) else Visibility.PRIVATE
+    return Visibility.SHARED if shares.get(row.dataset_id) else Visibility.PRIVATE
 
 
 def _file_out(row: OverviewRow, shares: dict[uuid.UUID, set[int]]) -> FileOut:
-    f, v = row.file, row.version
     return FileOut(
-        id=f.id,
-        project_id=row.project.id,
-        project_code=row.project.code,
-        dataset_id=row.dataset.id,
-        dataset_code=row.dataset.code,
-        name=f.name,
-        version=v.version,
-        version_id=v.id,
-        size=v.size,
-        content_type=v.content_type,
-        sha256=v.sha256,
-        etag=v.etag,
-        checksum_state=v.checksum_state,
+        id=row.file_id,
+        project_id=row.project_id,
+        project_code=row.project_code,
+        dataset_id=row.dataset_id,
+        dataset_code=row.dataset_code,
+        name=row.name,
+        version=row.version,
+        version_id=row.version_id,
+        size=row.size,
+        content_type=row.content_type,
+        sha256=row.sha256,
+        etag=row.etag,
+        checksum_state=row.checksum_state,
         submitted_by=row.submitter,
-        submitted_at=v.submitted_at,
-        comment=f.comment,
-        annotations={str(k): str(val) for k, val in f.annotations.items()},
+        submitted_at=row.submitted_at,
+        comment=row.comment,
+        annotations={str(k): str(val) for k, val in row.annotations.items()},
         visibility=_visibility(row, shares),
-        deleted_at=f.deleted_at,
+        deleted_at=row.deleted_at,
         deleted_by=row.deleted_by,
     )
 
@@ -139,9 +139,9 @@ def _file_out(row: OverviewRow, shares: dict[uuid.UUID, set[int]]) -> FileOut:
 def _version_out(row: OverviewRow, version: FileVersion, submitter: str | None) -> VersionOut:
     return VersionOut(
         id=version.id,
-        file_id=row.file.id,
-        dataset_id=row.dataset.id,
-        name=row.file.name,
+        file_id=row.file_id,
+        dataset_id=row.dataset_id,
+        name=row.name,
         version=version.version,
         size=version.size,
         etag=version.etag,
@@ -151,6 +151,14 @@ def _version_out(row: OverviewRow, version: FileVersion, submitter: str | None) 
         submitted_by=submitter,
         submitted_at=version.submitted_at,
     )
+
+
+def _may_manage(principal: Principal, row: OverviewRow) -> bool:
+    return may_manage(principal, row.owner_group_id)
+
+
+def _may_download(principal: Principal, row: OverviewRow) -> bool:
+    return row.deleted_at is None and (row.download_allowed or _may_manage(principal, row))
 
 
 # ---- listings --------------------------------------------------------------------------------------
@@ -186,20 +194,20 @@ async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_
     if more and rows:
         last = rows[-1]
         value = {
-            "name": last.file.name,
-            "version": last.file.version_count,
-            "size": last.file.size,
-            "submitted_at": last.file.submitted_at,
-            "comment": last.file.comment,
+            "name": last.name,
+            "version": last.version_count,
+            "size": last.size,
+            "submitted_at": last.submitted_at,
+            "comment": last.comment,
             "submitter": last.submitter or "",
-            "dataset": last.dataset.code,
-            "project": last.project.code,
-            "deleted_at": last.file.deleted_at,
+            "dataset": last.dataset_code,
+            "project": last.project_code,
+            "deleted_at": last.deleted_at,
         }[sort]
-        next_cursor = encode_cursor(q.sort, value, last.file.id)
+        next_cursor = encode_cursor(q.sort, value, last.file_id)
     want_total = q.include_total if q.include_total is not None else q.cursor is None
     total = await overview.count(session, flt) if want_total else None
-    shares = await catalog.dataset_share_ids(session, {r.dataset.id for r in rows})
+    shares = await catalog.dataset_share_ids(session, {r.dataset_id for r in rows})
     return FilePage(items=[_file_out(r, shares) for r in rows], next_cursor=next_cursor, total=total)
 
 
@@ -231,25 +239,19 @@ async def _load(session: AsyncSession, principal: Principal, file_id: uuid.UUID)
     rows = await overview.page(
         session, OverviewFilter(dataset_ids=dataset_ids, file_ids=[file_id], deleted=None), "name", False, None, 1
     )
-    if not rows:
+    if not rows or (rows[0].deleted_at is not None and not _may_manage(principal, rows[0])):
         raise NotFound("file not found")
-    row = rows[0]
-    if row.file.deleted_at is not None and not can_manage_dataset(principal, row.dataset):
-        raise NotFound("file not found")
-    return row
+    return rows[0]
 
 
 async def get_file(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> FileDetail:
     row = await _load(session, principal, file_id)
-    shares = await catalog.dataset_share_ids(session, [row.dataset.id])
+    shares = await catalog.dataset_share_ids(session, [row.dataset_id])
     versions = [_version_out(row, v, who) for v, who in await overview.versions(session, file_id)]
     return FileDetail(
         **_file_out(row, shares).model_dump(),
         versions=versions,
-        permissions=FilePermissions(
-            manage=can_manage_dataset(principal, row.dataset),
-            download=row.file.deleted_at is None and can_download(principal, row.dataset, row.project),
-        ),
+        permissions=FilePermissions(manage=_may_manage(principal, row), download=_may_download(principal, row)),
     )
 
 
@@ -261,20 +263,21 @@ async def get_version(session: AsyncSession, principal: Principal, file_id: uuid
     raise NotFound(f"version {number} not found")
 
 
-async def _load_managed(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> OverviewRow:
+async def _load_managed(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> File:
+    """The file row, locked for the change, if the caller manages its dataset."""
     row = await _load(session, principal, file_id)
-    if not can_manage_dataset(principal, row.dataset):
+    if not _may_manage(principal, row):
         raise Forbidden("only the dataset's owner group and admins change its files")
-    return row
+    return await files_repo.lock(session, file_id)
 
 
 async def update_file(session: AsyncSession, principal: Principal, file_id: uuid.UUID, data: FileUpdate) -> FileDetail:
-    row = await _load_managed(session, principal, file_id)
+    file = await _load_managed(session, principal, file_id)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if data.comment is not None:
-        row.file.comment = data.comment
+        file.comment = data.comment
     if data.annotations is not None:
-        row.file.annotations = dict(data.annotations)
+        file.annotations = dict(data.annotations)
     await session.flush()
     await _audit(session, principal, "file.updated", file_id, changes)
     return await get_file(session, principal, file_id)
@@ -282,10 +285,10 @@ async def update_file(session: AsyncSession, principal: Principal, file_id: uuid
 
 async def set_deleted(session: AsyncSession, principal: Principal, file_id: uuid.UUID, deleted: bool) -> FileDetail:
     """Soft deletion: a flag with who and when. The bucket is never touched."""
-    row = await _load_managed(session, principal, file_id)
-    if (row.file.deleted_at is not None) != deleted:
-        row.file.deleted_at = datetime.now(UTC) if deleted else None
-        row.file.deleted_by = principal.user_id if deleted else None
+    file = await _load_managed(session, principal, file_id)
+    if (file.deleted_at is not None) != deleted:
+        file.deleted_at = datetime.now(UTC) if deleted else None
+        file.deleted_by = principal.user_id if deleted else None
         await session.flush()
         await _audit(session, principal, "file.deleted" if deleted else "file.restored", file_id, {})
     return await get_file(session, principal, file_id)
@@ -344,7 +347,7 @@ async def download_links(
         if target is None:
             what = f"version {number} of file {file_id}" if number is not None else f"file {file_id}"
             raise NotFound(f"item {index}: {what} not found")
-        if not target.download_allowed and not (principal.is_admin or principal.in_group(target.owner_group_id)):
+        if not target.download_allowed and not may_manage(principal, target.owner_group_id):
             raise Forbidden(f"item {index}: this project lets only the owner group download its files")
         url = storage.presign_get(target.object_key, target.s3_version_id, target.name, expires, now)
         links.append(

@@ -9,6 +9,7 @@ another replica can at worst sign a part for an upload S3 has already closed, wh
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omicsdm.auth.secrets import UploadTokens
 from omicsdm.db.models import UploadState
-from omicsdm.errors import Forbidden
+from omicsdm.errors import Forbidden, Unavailable
 from omicsdm.repository import audit, uploads
 from omicsdm.services.upload_rules import part_count
 from omicsdm.settings import Settings
@@ -29,6 +30,7 @@ from omicsdm.storage import Storage, StorageError
 
 log = logging.getLogger("omicsdm.signer")
 STATE_TTL_SECONDS = 5.0
+BIND_RETRY_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +140,14 @@ class Signer:
         """First sight of an UploadId: it must be a multipart upload S3 holds on this very key."""
         grant = entry.grant
         try:
-            on_key = await self._storage.multipart_upload_ids(grant.object_key)
+            known = await self._storage.is_multipart_upload_of(grant.object_key, s3_upload_id)
+            if not known:  # a just-initiated upload may take a moment to show on a busy server
+                await asyncio.sleep(BIND_RETRY_SECONDS)
+                known = await self._storage.is_multipart_upload_of(grant.object_key, s3_upload_id)
         except StorageError as exc:
             log.warning("cannot verify uploadId with S3: %s", exc)
-            raise Forbidden("cannot verify the uploadId with S3 right now; retry") from exc
-        if s3_upload_id not in on_key:
+            raise Unavailable("cannot verify the uploadId with S3 right now; retry") from exc
+        if not known:
             await self._refuse(grant.upload_id, "uploadId is not a multipart upload of this upload's key", request)
         async with self._sessionmaker() as session, session.begin():
             bound = await uploads.bind_s3_upload_id(session, grant.upload_id, s3_upload_id)
