@@ -1,0 +1,397 @@
+// Upload queue: asks the service for an upload, hands the file to EvaporateJS, watches for stalls,
+// and tells the service when S3 has the whole object.
+import Evaporate, { type ProgressStats } from "evaporate";
+
+import { ApiError, api, errorMessage, serverTimeOffsetMs } from "../api/client";
+import type { Upload, UploadCompleted } from "../api/types";
+import { md5Base64, prepareHashing, sha256Hex } from "./hashing";
+import { fingerprint, forgetPending, forgetUpload, rememberPending } from "./resume";
+
+export type UploadStatus =
+  | "queued"
+  | "starting"
+  | "uploading"
+  | "pausing"
+  | "paused"
+  | "completing"
+  | "done"
+  | "failed"
+  | "cancelled";
+
+export interface UploadItem {
+  key: number;
+  file: File;
+  name: string;
+  datasetId: string;
+  datasetLabel: string;
+  comment: string;
+  status: UploadStatus;
+  loaded: number;
+  speed: number; // bytes/s, averaged by EvaporateJS since (re)start
+  secondsLeft: number; // -1 unknown
+  message: string;
+  resumed: boolean;
+  upload?: Upload;
+  result?: UploadCompleted;
+  lastProgressAt: number;
+  lastWarning?: string;
+  signerRefusal?: string;
+  fileKey?: string;
+  evaporate?: Evaporate;
+  awaitingComplete?: boolean; // S3 has every byte; only the service's check is missing
+}
+
+const MAX_ACTIVE_FILES = 3;
+const MAX_CONCURRENT_PARTS = 4;
+const ACTIVE: UploadStatus[] = ["starting", "uploading", "pausing", "completing"];
+export const FINISHED: UploadStatus[] = ["done", "failed", "cancelled"];
+
+/** Seconds without progress before an upload is stopped (EvaporateJS itself would retry forever). */
+export function stallSeconds(): number {
+  const override = Number(localStorage.getItem("omicsdm.stallSeconds"));
+  return Number.isFinite(override) && override > 0 ? override : 90;
+}
+
+let items: UploadItem[] = [];
+let nextKey = 1;
+const listeners = new Set<() => void>();
+const completedListeners = new Set<(result: UploadCompleted, item: UploadItem) => void>();
+const instances = new Map<string, Promise<Evaporate>>();
+let watchdog: number | undefined;
+
+function changed(): void {
+  items = [...items];
+  listeners.forEach((fn) => fn());
+}
+
+export function getItems(): UploadItem[] {
+  return items;
+}
+
+export function subscribeUploads(fn: () => void): () => void {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+export function onUploadCompleted(fn: (result: UploadCompleted, item: UploadItem) => void): () => void {
+  completedListeners.add(fn);
+  return () => completedListeners.delete(fn);
+}
+
+function update(item: UploadItem, patch: Partial<UploadItem>): void {
+  Object.assign(item, patch);
+  changed();
+}
+
+export function addFiles(
+  files: { file: File; name: string }[],
+  dataset: { id: string; label: string },
+  comment = "",
+): void {
+  for (const { file, name } of files) {
+    items.push({
+      key: nextKey++,
+      file,
+      name,
+      datasetId: dataset.id,
+      datasetLabel: dataset.label,
+      comment,
+      status: "queued",
+      loaded: 0,
+      speed: 0,
+      secondsLeft: -1,
+      message: "Waiting…",
+      resumed: false,
+      lastProgressAt: Date.now(),
+    });
+  }
+  changed();
+  pump();
+}
+
+function pump(): void {
+  let active = items.filter((i) => ACTIVE.includes(i.status)).length;
+  for (const item of items) {
+    if (active >= MAX_ACTIVE_FILES) break;
+    if (item.status === "queued") {
+      active += 1;
+      void start(item);
+    }
+  }
+  if (!watchdog && items.some((i) => !FINISHED.includes(i.status))) {
+    watchdog = window.setInterval(checkStalls, 1000);
+  } else if (watchdog && items.every((i) => FINISHED.includes(i.status))) {
+    window.clearInterval(watchdog);
+    watchdog = undefined;
+  }
+}
+
+function evaporateFor(upload: Upload): Promise<Evaporate> {
+  const signer = new URL(upload.signer_url, location.origin).toString();
+  const id = [upload.s3_url, upload.bucket, upload.region, upload.access_key_id, signer, upload.part_size].join("|");
+  let instance = instances.get(id);
+  if (!instance) {
+    instance = prepareHashing().then(() =>
+      Evaporate.create({
+        signerUrl: signer,
+        aws_key: upload.access_key_id,
+        aws_url: upload.s3_url,
+        bucket: upload.bucket,
+        awsRegion: upload.region,
+        awsSignatureVersion: "4",
+        sendCanonicalRequestToSignerUrl: true,
+        computeContentMd5: true,
+        cryptoMd5Method: md5Base64,
+        cryptoHexEncodedHash256: sha256Hex,
+        partSize: upload.part_size,
+        maxConcurrentParts: MAX_CONCURRENT_PARTS,
+        // Resume only into the key the service handed out for this upload.
+        onlyRetryForSameFileName: true,
+        maxRetryBackoffSecs: 20,
+        progressIntervalMS: 1000,
+        localTimeOffset: serverTimeOffsetMs,
+        logging: false,
+      }),
+    );
+    instance.catch(() => instances.delete(id));
+    instances.set(id, instance);
+  }
+  return instance;
+}
+
+function describeFailure(item: UploadItem, reason: unknown): string {
+  const text = String(reason ?? "");
+  if (/Permission denied/.test(text)) {
+    return `The service refused to sign a request to the storage${item.signerRefusal ? `: ${item.signerRefusal}` : "."}`;
+  }
+  if (/404 error on part/.test(text)) {
+    return "The storage no longer knows this upload (it may have expired). Add the file again to start over.";
+  }
+  return `Upload failed: ${text || "unknown error"}`;
+}
+
+async function start(item: UploadItem): Promise<void> {
+  update(item, { status: "starting", message: "Preparing…" });
+  const fp = fingerprint(item.file, item.name, item.datasetId);
+  let upload: Upload;
+  try {
+    upload = await api.post<Upload>("/api/uploads", {
+      dataset_id: item.datasetId,
+      name: item.name,
+      size: item.file.size,
+      content_type: item.file.type || "application/octet-stream",
+      ...(item.comment ? { comment: item.comment } : {}),
+    });
+  } catch (err) {
+    update(item, { status: "failed", message: errorMessage(err) });
+    return pump();
+  }
+  if (item.status === "cancelled") {
+    void api.post(`/api/uploads/${upload.id}/cancel`).catch(() => undefined);
+    return pump();
+  }
+  if (upload.state !== "pending") {
+    update(item, { status: "failed", message: `The service reports this upload as ${upload.state}.` });
+    return pump();
+  }
+  rememberPending(fp, {
+    uploadId: upload.id,
+    datasetId: item.datasetId,
+    datasetLabel: item.datasetLabel,
+    name: item.name,
+    size: item.file.size,
+    startedAt: new Date().toISOString(),
+  });
+  let evaporate: Evaporate;
+  try {
+    evaporate = await evaporateFor(upload);
+  } catch (err) {
+    update(item, { status: "failed", message: `The uploader could not start: ${String(err)}` });
+    return pump();
+  }
+  update(item, {
+    upload,
+    evaporate,
+    resumed: upload.resumed,
+    fileKey: `${upload.bucket}/${upload.object_key}`,
+    status: "uploading",
+    message: upload.resumed ? "Resuming: checking which parts the storage already has…" : "Uploading…",
+    lastProgressAt: Date.now(),
+  });
+  try {
+    await evaporate.add({
+      name: upload.object_key,
+      file: item.file,
+      contentType: upload.content_type || item.file.type || "application/octet-stream",
+      progress: (_fraction: number, stats: ProgressStats) => onProgress(item, stats),
+      paused: () => update(item, { status: "paused", message: "Paused", speed: 0, secondsLeft: -1 }),
+      warn: (...message: unknown[]) => {
+        item.lastWarning = message.map(String).join(" ").trim();
+      },
+      error: (message: string) => {
+        item.lastWarning = message;
+      },
+      beforeSigner: (xhr: XMLHttpRequest) => {
+        // readystatechange, not load: EvaporateJS rejects on readyState 4, before `load` would fire.
+        xhr.addEventListener("readystatechange", () => {
+          if (xhr.readyState === 4 && (xhr.status === 401 || xhr.status === 403)) {
+            item.signerRefusal = problemDetail(xhr.responseText);
+          }
+        });
+      },
+    }, {
+      // Per-file signing parameters belong in add()'s second argument: EvaporateJS 2.1.4 reads
+      // FileUpload.signParams from the merged config and ignores the one in the file object.
+      signParams: upload.sign_params,
+    });
+  } catch (reason) {
+    if (!FINISHED.includes(item.status as UploadStatus)) {
+      update(item, { status: "failed", message: describeFailure(item, reason), speed: 0 });
+      void api.post(`/api/uploads/${upload.id}/cancel`).catch(() => undefined);
+      forgetPending(fp);
+    }
+    return pump();
+  }
+  if (FINISHED.includes(item.status as UploadStatus)) return pump();
+  await finish(item, upload, fp);
+}
+
+/** All bytes are in S3: ask the service to check them and record the version (idempotent, so retryable). */
+async function finish(item: UploadItem, upload: Upload, fp: string): Promise<void> {
+  update(item, { status: "completing", loaded: item.file.size, message: "Checking the stored object…", awaitingComplete: true });
+  try {
+    const result = await api.post<UploadCompleted>(`/api/uploads/${upload.id}/complete`, {});
+    forgetPending(fp);
+    update(item, {
+      status: "done",
+      result,
+      speed: 0,
+      secondsLeft: 0,
+      awaitingComplete: false,
+      message: `Stored as version ${result.version}`,
+    });
+    completedListeners.forEach((fn) => fn(result, item));
+  } catch (err) {
+    const again = err instanceof ApiError && (err.status === 401 || err.status >= 500);
+    update(item, {
+      status: "failed",
+      message: `The service did not record the finished upload: ${errorMessage(err)}${again ? " Log in again if needed, then Retry." : ""}`,
+    });
+    if (!again) {
+      forgetPending(fp);
+      item.awaitingComplete = false;
+    }
+  }
+  pump();
+}
+
+function problemDetail(text: string): string {
+  try {
+    const body = JSON.parse(text) as { detail?: unknown };
+    if (typeof body.detail === "string") return body.detail;
+  } catch {
+    // not JSON
+  }
+  return text.slice(0, 200);
+}
+
+function onProgress(item: UploadItem, stats: ProgressStats): void {
+  if (item.status !== "uploading") return;
+  const now = Date.now();
+  const moved = stats.totalUploaded !== item.loaded;
+  update(item, {
+    loaded: stats.totalUploaded,
+    speed: stats.speed,
+    secondsLeft: stats.secondsLeft,
+    lastProgressAt: moved ? now : item.lastProgressAt,
+    message: item.resumed && stats.totalUploaded > 0 ? "Uploading (resumed)…" : "Uploading…",
+  });
+}
+
+function checkStalls(): void {
+  const limit = stallSeconds() * 1000;
+  const now = Date.now();
+  for (const item of items) {
+    if (item.status === "uploading" && now - item.lastProgressAt > limit) {
+      const why = item.signerRefusal || item.lastWarning;
+      const text =
+        `Stopped: no data reached the storage for ${stallSeconds()} s` +
+        (why ? ` (last problem: ${why})` : "") +
+        ". Check your connection and add the file again to retry.";
+      void stopUpload(item, "failed", text);
+    }
+  }
+  pump();
+}
+
+async function stopUpload(item: UploadItem, status: "failed" | "cancelled", message: string): Promise<void> {
+  const wasStarted = Boolean(item.upload);
+  update(item, { status, message, speed: 0, secondsLeft: -1 });
+  if (item.evaporate && item.fileKey) {
+    // Does not settle while S3 is unreachable (EvaporateJS retries): never await it.
+    item.evaporate.cancel(item.fileKey).catch(() => undefined);
+  }
+  if (wasStarted && item.upload) {
+    forgetUpload(item.upload.id);
+    await api.post(`/api/uploads/${item.upload.id}/cancel`).catch(() => undefined);
+  }
+  pump();
+}
+
+export function pauseUpload(item: UploadItem): void {
+  if (item.status !== "uploading" || !item.evaporate || !item.fileKey) return;
+  update(item, { status: "pausing", message: "Pausing after the parts in flight…" });
+  item.evaporate.pause(item.fileKey).then(
+    () => update(item, { status: "paused", message: "Paused", speed: 0, secondsLeft: -1 }),
+    () => undefined,
+  );
+  pump();
+}
+
+export function resumeUpload(item: UploadItem): void {
+  if (item.status !== "paused" || !item.evaporate || !item.fileKey) return;
+  update(item, { status: "uploading", message: "Uploading…", lastProgressAt: Date.now() });
+  item.evaporate.resume(item.fileKey).catch((err: unknown) => update(item, { message: String(err) }));
+}
+
+export function cancelUpload(item: UploadItem): void {
+  if (FINISHED.includes(item.status)) return;
+  if (item.status === "queued" || item.status === "starting") {
+    update(item, { status: "cancelled", message: "Cancelled" });
+    pump();
+    return;
+  }
+  void stopUpload(item, "cancelled", "Cancelled; nothing was stored.");
+}
+
+export function retryUpload(item: UploadItem): void {
+  if (item.status !== "failed" && item.status !== "cancelled") return;
+  if (item.status === "failed" && item.awaitingComplete && item.upload) {
+    void finish(item, item.upload, fingerprint(item.file, item.name, item.datasetId));
+    return;
+  }
+  update(item, {
+    status: "queued",
+    message: "Waiting…",
+    loaded: 0,
+    speed: 0,
+    secondsLeft: -1,
+    upload: undefined,
+    evaporate: undefined,
+    fileKey: undefined,
+    lastWarning: undefined,
+    signerRefusal: undefined,
+    resumed: false,
+    awaitingComplete: false,
+  });
+  pump();
+}
+
+export function clearFinished(): void {
+  items = items.filter((i) => !FINISHED.includes(i.status));
+  changed();
+}
+
+export function hasActiveUploads(): boolean {
+  return items.some((i) => !FINISHED.includes(i.status));
+}
