@@ -9,6 +9,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omicsdm.auth.principal import Principal
 from omicsdm.db.models import AuditEvent
 
 
@@ -31,6 +32,27 @@ async def record(
             target_id=str(target_id) if target_id is not None else None,
             detail=detail or {},
         )
+    )
+
+
+async def record_by(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    action: str,
+    target_type: str,
+    target_id: str | uuid.UUID | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """An action of an authenticated caller."""
+    await record(
+        session,
+        action=action,
+        actor_id=principal.user_id,
+        actor_name=principal.username,
+        target_type=target_type,
+        target_id=target_id,
+        detail=detail,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -119,14 +119,14 @@ async def dataset_by_code(session: AsyncSession, project_id: uuid.UUID, code: st
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def readable_dataset_ids(
-    session: AsyncSession,
+def readable_dataset_ids_query(
     principal: Principal,
     *,
     project_id: uuid.UUID | None = None,
     dataset_id: uuid.UUID | None = None,
     manageable_only: bool = False,
-) -> list[uuid.UUID]:
+) -> Select[uuid.UUID]:
+    """Ids of the datasets the caller reads (or manages), as a subquery to embed in a listing."""
     stmt = select(Dataset.id).where(dataset_readable(principal))
     if project_id is not None:
         stmt = stmt.where(Dataset.project_id == project_id)
@@ -134,4 +134,4 @@ async def readable_dataset_ids(
         stmt = stmt.where(Dataset.id == dataset_id)
     if manageable_only and not principal.is_admin:
         stmt = stmt.where(Dataset.owner_group_id.in_(list(principal.group_ids)))
-    return list((await session.execute(stmt)).scalars())
+    return stmt

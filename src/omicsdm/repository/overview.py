@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, literal, select, tuple_
+from sqlalchemy import Select, exists, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from omicsdm.db.models import ChecksumState, Dataset, File, FileVersion, Project, User
+from omicsdm.db.models import ChecksumState, Dataset, DatasetShare, File, FileVersion, Project, User
 
 Submitter = aliased(User, name="submitter")
 Deleter = aliased(User, name="deleter")
@@ -35,7 +35,7 @@ SORT_COLUMNS: dict[str, Any] = {  # column expressions by sort key
 
 @dataclass
 class OverviewFilter:
-    dataset_ids: list[uuid.UUID] | None = None  # None: every dataset (admins)
+    dataset_ids: Select[uuid.UUID] | None = None  # readable datasets (a subquery); None: all (admins)
     name: str | None = None
     extension: str | None = None
     submitter_ids: list[uuid.UUID] | None = None
@@ -74,6 +74,7 @@ class OverviewRow:
     download_allowed: bool
     submitter: str | None
     deleted_by: str | None
+    shared: bool  # the dataset is shared with further groups
 
 
 _ROW_COLUMNS = (
@@ -81,6 +82,7 @@ _ROW_COLUMNS = (
     File.deleted_at, FileVersion.id, FileVersion.version, FileVersion.content_type, FileVersion.sha256,
     FileVersion.etag, FileVersion.checksum_state, Dataset.id, Dataset.code, Dataset.owner_group_id, Dataset.public,
     Project.id, Project.code, Project.file_download_allowed, Submitter.username, Deleter.username,
+    exists(select(DatasetShare.dataset_id).where(DatasetShare.dataset_id == Dataset.id)).label("shared"),
 )  # fmt: skip
 _S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
@@ -91,7 +93,7 @@ def _like_escape(term: str) -> str:
 
 def _where(stmt: _S, flt: OverviewFilter) -> _S:
     if flt.dataset_ids is not None:
-        stmt = stmt.where(File.dataset_id.in_(flt.dataset_ids) if flt.dataset_ids else literal(False))
+        stmt = stmt.where(File.dataset_id.in_(flt.dataset_ids.scalar_subquery()))
     if flt.file_ids is not None:
         stmt = stmt.where(File.id.in_(flt.file_ids))
     if flt.deleted is False:
@@ -180,7 +182,7 @@ class DownloadTarget:
 
 async def download_targets(
     session: AsyncSession,
-    dataset_ids: list[uuid.UUID] | None,
+    dataset_ids: Select[uuid.UUID] | None,
     wanted: list[tuple[uuid.UUID, int | None]],
 ) -> dict[tuple[uuid.UUID, int | None], DownloadTarget]:
     """Live files among `wanted` (file id, version or None for the latest) in the given datasets."""
@@ -208,7 +210,7 @@ async def download_targets(
         .where(File.deleted_at.is_(None))
     )
     if dataset_ids is not None:
-        base = base.where(File.dataset_id.in_(dataset_ids))
+        base = base.where(File.dataset_id.in_(dataset_ids.scalar_subquery()))
     found: dict[tuple[uuid.UUID, int | None], DownloadTarget] = {}
     latest = base.join(FileVersion, FileVersion.id == File.latest_version_id).where(File.id.in_(file_ids))
     for row in (await session.execute(latest)).all():

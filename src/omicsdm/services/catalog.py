@@ -33,11 +33,10 @@ async def create_project(session: AsyncSession, principal: Principal, data: Proj
         created_by=principal.user_id,
     )
     await catalog.add_project(session, project, owners.values())
-    await audit.record(
+    await audit.record_by(
         session,
+        principal,
         action="project.created",
-        actor_id=principal.user_id,
-        actor_name=principal.username,
         target_type="project",
         target_id=project.id,
         detail={"code": project.code},
@@ -94,11 +93,10 @@ async def create_dataset(session: AsyncSession, principal: Principal, data: Data
     )
     shared = {groups[g] for g in data.shared_with} - {dataset.owner_group_id}
     await catalog.add_dataset(session, dataset, shared)
-    await audit.record(
+    await audit.record_by(
         session,
+        principal,
         action="dataset.created",
-        actor_id=principal.user_id,
-        actor_name=principal.username,
         target_type="dataset",
         target_id=dataset.id,
         detail={"code": dataset.code, "project": project.code},
@@ -138,11 +136,10 @@ async def update_dataset(
         groups = await users.ensure_groups(session, data.shared_with)
         await catalog.set_dataset_shares(session, dataset.id, set(groups.values()) - {dataset.owner_group_id})
     await session.flush()
-    await audit.record(
+    await audit.record_by(
         session,
+        principal,
         action="dataset.updated",
-        actor_id=principal.user_id,
-        actor_name=principal.username,
         target_type="dataset",
         target_id=dataset.id,
         detail=changes,

@@ -105,13 +105,13 @@ def _parse_annotations(pairs: tuple[str, ...]) -> dict[str, str]:
 # ---- shaping rows ----------------------------------------------------------------------------------
 
 
-def _visibility(row: OverviewRow, shares: dict[uuid.UUID, set[int]]) -> Visibility:
+def _visibility(row: OverviewRow) -> Visibility:
     if row.public:
         return Visibility.PUBLIC
-    return Visibility.SHARED if shares.get(row.dataset_id) else Visibility.PRIVATE
+    return Visibility.SHARED if row.shared else Visibility.PRIVATE
 
 
-def _file_out(row: OverviewRow, shares: dict[uuid.UUID, set[int]]) -> FileOut:
+def _file_out(row: OverviewRow) -> FileOut:
     return FileOut(
         id=row.file_id,
         project_id=row.project_id,
@@ -130,18 +130,26 @@ def _file_out(row: OverviewRow, shares: dict[uuid.UUID, set[int]]) -> FileOut:
         submitted_at=row.submitted_at,
         comment=row.comment,
         annotations={str(k): str(val) for k, val in row.annotations.items()},
-        visibility=_visibility(row, shares),
+        visibility=_visibility(row),
         deleted_at=row.deleted_at,
         deleted_by=row.deleted_by,
     )
 
 
-def _version_out(row: OverviewRow, version: FileVersion, submitter: str | None) -> VersionOut:
+def version_out(
+    version: FileVersion,
+    *,
+    file_id: uuid.UUID,
+    dataset_id: uuid.UUID,
+    name: str,
+    submitter: str | None,
+    restored: bool = False,
+) -> VersionOut:
     return VersionOut(
         id=version.id,
-        file_id=row.file_id,
-        dataset_id=row.dataset_id,
-        name=row.name,
+        file_id=file_id,
+        dataset_id=dataset_id,
+        name=name,
         version=version.version,
         size=version.size,
         etag=version.etag,
@@ -150,7 +158,12 @@ def _version_out(row: OverviewRow, version: FileVersion, submitter: str | None) 
         checksum_state=version.checksum_state,
         submitted_by=submitter,
         submitted_at=version.submitted_at,
+        restored=restored,
     )
+
+
+def _version_of(row: OverviewRow, version: FileVersion, submitter: str | None) -> VersionOut:
+    return version_out(version, file_id=row.file_id, dataset_id=row.dataset_id, name=row.name, submitter=submitter)
 
 
 def _may_manage(principal: Principal, row: OverviewRow) -> bool:
@@ -176,8 +189,8 @@ async def _filter(session: AsyncSession, principal: Principal, q: Listing, *, ma
     if principal.is_admin and q.project_id is None and q.dataset_id is None:
         flt.dataset_ids = None
     else:
-        flt.dataset_ids = await catalog.readable_dataset_ids(
-            session, principal, project_id=q.project_id, dataset_id=q.dataset_id, manageable_only=manageable_only
+        flt.dataset_ids = catalog.readable_dataset_ids_query(
+            principal, project_id=q.project_id, dataset_id=q.dataset_id, manageable_only=manageable_only
         )
     if q.submitter:
         flt.submitter_ids = await overview.user_ids_named(session, q.submitter)
@@ -207,8 +220,7 @@ async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_
         next_cursor = encode_cursor(q.sort, value, last.file_id)
     want_total = q.include_total if q.include_total is not None else q.cursor is None
     total = await overview.count(session, flt) if want_total else None
-    shares = await catalog.dataset_share_ids(session, {r.dataset_id for r in rows})
-    return FilePage(items=[_file_out(r, shares) for r in rows], next_cursor=next_cursor, total=total)
+    return FilePage(items=[_file_out(r) for r in rows], next_cursor=next_cursor, total=total)
 
 
 async def list_files(session: AsyncSession, principal: Principal, q: Listing) -> FilePage:
@@ -235,7 +247,7 @@ async def list_all_for_admin(session: AsyncSession, principal: Principal, q: Lis
 
 async def _load(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> OverviewRow:
     """The file if the caller may know of it: readable, and either live or the caller manages it."""
-    dataset_ids = None if principal.is_admin else await catalog.readable_dataset_ids(session, principal)
+    dataset_ids = None if principal.is_admin else catalog.readable_dataset_ids_query(principal)
     rows = await overview.page(
         session, OverviewFilter(dataset_ids=dataset_ids, file_ids=[file_id], deleted=None), "name", False, None, 1
     )
@@ -246,10 +258,9 @@ async def _load(session: AsyncSession, principal: Principal, file_id: uuid.UUID)
 
 async def get_file(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> FileDetail:
     row = await _load(session, principal, file_id)
-    shares = await catalog.dataset_share_ids(session, [row.dataset_id])
-    versions = [_version_out(row, v, who) for v, who in await overview.versions(session, file_id)]
+    versions = [_version_of(row, v, who) for v, who in await overview.versions(session, file_id)]
     return FileDetail(
-        **_file_out(row, shares).model_dump(),
+        **_file_out(row).model_dump(),
         versions=versions,
         permissions=FilePermissions(manage=_may_manage(principal, row), download=_may_download(principal, row)),
     )
@@ -259,7 +270,7 @@ async def get_version(session: AsyncSession, principal: Principal, file_id: uuid
     row = await _load(session, principal, file_id)
     for version, who in await overview.versions(session, file_id):
         if version.version == number:
-            return _version_out(row, version, who)
+            return _version_of(row, version, who)
     raise NotFound(f"version {number} not found")
 
 
@@ -316,11 +327,10 @@ async def audit_trail(session: AsyncSession, principal: Principal, file_id: uuid
 async def _audit(
     session: AsyncSession, principal: Principal, action: str, file_id: uuid.UUID, detail: dict[str, Any]
 ) -> None:
-    await audit.record(
+    await audit.record_by(
         session,
+        principal,
         action=action,
-        actor_id=principal.user_id,
-        actor_name=principal.username,
         target_type="file",
         target_id=file_id,
         detail=detail,
@@ -334,7 +344,7 @@ async def download_links(
     session: AsyncSession, principal: Principal, storage: Storage, settings: Settings, request: DownloadRequest
 ) -> DownloadLinks:
     """One presigned, version-pinned URL per selected file; all or nothing."""
-    dataset_ids = None if principal.is_admin else await catalog.readable_dataset_ids(session, principal)
+    dataset_ids = None if principal.is_admin else catalog.readable_dataset_ids_query(principal)
     wanted = [(item.file_id, item.version) for item in request.items]
     targets = await overview.download_targets(session, dataset_ids, wanted)
     expires = settings.s3.download_url_expiry_seconds

@@ -25,11 +25,10 @@ async def create_token(session: AsyncSession, principal: Principal, data: ApiTok
     secret, digest, prefix = new_api_token()
     expires = datetime.now(UTC) + timedelta(days=data.expires_in_days) if data.expires_in_days else None
     token = await users.add_api_token(session, principal.user_id, data.name, digest, prefix, expires)
-    await audit.record(
+    await audit.record_by(
         session,
+        principal,
         action="api_token.created",
-        actor_id=principal.user_id,
-        actor_name=principal.username,
         target_type="api_token",
         target_id=token.id,
         detail={"name": data.name},
@@ -44,11 +43,10 @@ async def list_tokens(session: AsyncSession, principal: Principal) -> list[ApiTo
 async def revoke_token(session: AsyncSession, principal: Principal, token_id: uuid.UUID) -> None:
     if not await users.revoke_api_token(session, principal.user_id, token_id):
         raise NotFound("token not found or already revoked")
-    await audit.record(
+    await audit.record_by(
         session,
+        principal,
         action="api_token.revoked",
-        actor_id=principal.user_id,
-        actor_name=principal.username,
         target_type="api_token",
         target_id=token_id,
     )

@@ -17,6 +17,7 @@ from omicsdm.repository import audit, catalog, files, uploads
 from omicsdm.schemas.files import VersionOut
 from omicsdm.schemas.uploads import UploadComplete, UploadCreate, UploadOut
 from omicsdm.services.access import can_manage_dataset
+from omicsdm.services.files import version_out
 from omicsdm.services.signer import SignerCache
 from omicsdm.services.upload_rules import choose_part_size, normalise_name
 from omicsdm.settings import Settings
@@ -89,11 +90,10 @@ async def start(
             expires_at=datetime.now(UTC) + timedelta(seconds=settings.auth.upload_token_seconds),
         ),
     )
-    await audit.record(
+    await audit.record_by(
         session,
+        principal,
         action="upload.started",
-        actor_id=principal.user_id,
-        actor_name=principal.username,
         target_type="upload",
         target_id=upload.id,
         detail={"dataset_id": str(dataset.id), "name": name, "size": data.size, "part_size": part_size},
@@ -186,21 +186,19 @@ async def complete(
     )
     await uploads.finish(session, upload, UploadState.COMPLETED)
     cache.invalidate(upload.id)
-    await audit.record(
+    await audit.record_by(
         session,
+        principal,
         action="upload.completed",
-        actor_id=principal.user_id,
-        actor_name=principal.username,
         target_type="file",
         target_id=file.id,
         detail={"upload_id": str(upload.id), "version": number, "size": info.size, "checksum": state.value},
     )
     if was_deleted:
-        await audit.record(
+        await audit.record_by(
             session,
+            principal,
             action="file.restored",
-            actor_id=principal.user_id,
-            actor_name=principal.username,
             target_type="file",
             target_id=file.id,
             detail={"by_upload": str(upload.id)},
@@ -209,20 +207,8 @@ async def complete(
 
 
 def _version_out(version: FileVersion, file: File, *, submitter: str | None, restored: bool = False) -> VersionOut:
-    return VersionOut(
-        id=version.id,
-        file_id=file.id,
-        dataset_id=file.dataset_id,
-        name=file.name,
-        version=version.version,
-        size=version.size,
-        etag=version.etag,
-        sha256=version.sha256,
-        content_type=version.content_type,
-        checksum_state=version.checksum_state,
-        submitted_by=submitter,
-        submitted_at=version.submitted_at,
-        restored=restored,
+    return version_out(
+        version, file_id=file.id, dataset_id=file.dataset_id, name=file.name, submitter=submitter, restored=restored
     )
 
 
@@ -237,11 +223,10 @@ async def cancel(
     await abort_in_s3(storage, upload)
     await uploads.finish(session, upload, UploadState.CANCELLED)
     cache.invalidate(upload.id)
-    await audit.record(
+    await audit.record_by(
         session,
+        principal,
         action="upload.cancelled",
-        actor_id=principal.user_id,
-        actor_name=principal.username,
         target_type="upload",
         target_id=upload.id,
     )
