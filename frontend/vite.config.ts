@@ -1,3 +1,5 @@
+import { resolve } from "node:path";
+
 import { defineConfig } from "vite";
 
 // `npm run dev` serves the UI on :5173 and forwards the API to a running `omicsdm dev` on :8000.
@@ -10,6 +12,10 @@ export default defineConfig({
     assetsDir: "assets",
     sourcemap: true,
     target: "es2022",
+    rolldownOptions: {
+      // bench.html: the upload benchmark page (benchmarks/browser_upload.py serves it; the app does not).
+      input: { main: resolve(import.meta.dirname, "index.html"), bench: resolve(import.meta.dirname, "bench.html") },
+    },
   },
   server: {
     proxy: { "/api": api, "/docs": api, "/openapi.json": api },

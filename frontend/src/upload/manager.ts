@@ -43,6 +43,8 @@ export interface UploadItem {
 
 const MAX_ACTIVE_FILES = 3;
 const MAX_CONCURRENT_PARTS = 4;
+let maxConcurrentParts = MAX_CONCURRENT_PARTS;
+let requestedPartSize: number | undefined; // undefined: the service's default
 const ACTIVE: UploadStatus[] = ["starting", "uploading", "pausing", "completing"];
 export const FINISHED: UploadStatus[] = ["done", "failed", "cancelled"];
 
@@ -50,6 +52,12 @@ export const FINISHED: UploadStatus[] = ["done", "failed", "cancelled"];
 export function stallSeconds(): number {
   const override = Number(localStorage.getItem("omicsdm.stallSeconds"));
   return Number.isFinite(override) && override > 0 ? override : 90;
+}
+
+/** Benchmark hook (src/bench.ts): the part size asked of the service, and the parts in flight per file. */
+export function tuneUploads(options: { partSize?: number; maxConcurrentParts?: number }): void {
+  requestedPartSize = options.partSize;
+  maxConcurrentParts = options.maxConcurrentParts ?? MAX_CONCURRENT_PARTS;
 }
 
 let items: UploadItem[] = [];
@@ -128,7 +136,7 @@ function pump(): void {
 
 function evaporateFor(upload: Upload): Promise<Evaporate> {
   const signer = new URL(upload.signer_url, location.origin).toString();
-  const id = [upload.s3_url, upload.bucket, upload.region, upload.access_key_id, signer, upload.part_size].join("|");
+  const id = [upload.s3_url, upload.bucket, upload.region, upload.access_key_id, signer, upload.part_size, maxConcurrentParts].join("|");
   let instance = instances.get(id);
   if (!instance) {
     instance = prepareHashing().then(() =>
@@ -144,7 +152,7 @@ function evaporateFor(upload: Upload): Promise<Evaporate> {
         cryptoMd5Method: md5Base64,
         cryptoHexEncodedHash256: sha256Hex,
         partSize: upload.part_size,
-        maxConcurrentParts: MAX_CONCURRENT_PARTS,
+        maxConcurrentParts,
         // Resume only into the key the service handed out for this upload.
         onlyRetryForSameFileName: true,
         maxRetryBackoffSecs: 20,
@@ -180,6 +188,7 @@ async function start(item: UploadItem): Promise<void> {
       name: item.name,
       size: item.file.size,
       content_type: item.file.type || "application/octet-stream",
+      ...(requestedPartSize ? { part_size: requestedPartSize } : {}),
       ...(item.comment ? { comment: item.comment } : {}),
     });
   } catch (err) {
