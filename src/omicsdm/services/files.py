@@ -189,8 +189,8 @@ async def _filter(session: AsyncSession, principal: Principal, q: Listing, *, ma
     if principal.is_admin and q.project_id is None and q.dataset_id is None:
         flt.dataset_ids = None
     else:
-        flt.dataset_ids = catalog.readable_dataset_ids_query(
-            principal, project_id=q.project_id, dataset_id=q.dataset_id, manageable_only=manageable_only
+        flt.dataset_ids = await catalog.readable_dataset_ids(
+            session, principal, project_id=q.project_id, dataset_id=q.dataset_id, manageable_only=manageable_only
         )
     if q.submitter:
         flt.submitter_ids = await overview.user_ids_named(session, q.submitter)
@@ -200,6 +200,9 @@ async def _filter(session: AsyncSession, principal: Principal, q: Listing, *, ma
 async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_sorts: tuple[str, ...]) -> FilePage:
     sort, descending = _parse_sort(q.sort, allowed_sorts)
     after = decode_cursor(q.cursor, q.sort) if q.cursor else None
+    want_total = q.include_total if q.include_total is not None else q.cursor is None
+    # Count first: the page query fixes the join order for the rest of the transaction.
+    total = await overview.count(session, flt) if want_total else None
     rows = await overview.page(session, flt, sort, descending, after, q.limit + 1)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
@@ -218,8 +221,6 @@ async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_
             "deleted_at": last.deleted_at,
         }[sort]
         next_cursor = encode_cursor(q.sort, value, last.file_id)
-    want_total = q.include_total if q.include_total is not None else q.cursor is None
-    total = await overview.count(session, flt) if want_total else None
     return FilePage(items=[_file_out(r) for r in rows], next_cursor=next_cursor, total=total)
 
 
@@ -247,7 +248,7 @@ async def list_all_for_admin(session: AsyncSession, principal: Principal, q: Lis
 
 async def _load(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> OverviewRow:
     """The file if the caller may know of it: readable, and either live or the caller manages it."""
-    dataset_ids = None if principal.is_admin else catalog.readable_dataset_ids_query(principal)
+    dataset_ids = None if principal.is_admin else await catalog.readable_dataset_ids(session, principal)
     rows = await overview.page(
         session, OverviewFilter(dataset_ids=dataset_ids, file_ids=[file_id], deleted=None), "name", False, None, 1
     )
@@ -344,7 +345,7 @@ async def download_links(
     session: AsyncSession, principal: Principal, storage: Storage, settings: Settings, request: DownloadRequest
 ) -> DownloadLinks:
     """One presigned, version-pinned URL per selected file; all or nothing."""
-    dataset_ids = None if principal.is_admin else catalog.readable_dataset_ids_query(principal)
+    dataset_ids = None if principal.is_admin else await catalog.readable_dataset_ids(session, principal)
     wanted = [(item.file_id, item.version) for item in request.items]
     targets = await overview.download_targets(session, dataset_ids, wanted)
     expires = settings.s3.download_url_expiry_seconds
