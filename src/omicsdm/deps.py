@@ -65,7 +65,9 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
 
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 Storage_ = Annotated[Storage, Depends(get_storage)]
-Session = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client never acts on a 2xx whose
+# rows do not exist yet (FastAPI's default runs the exit code after the response).
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 oidc_bearer = HTTPBearer(
     auto_error=False,

@@ -117,10 +117,10 @@ class Storage:
                 answer = await self._client.list_parts(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker, MaxParts=1000
                 )
-                parts.extend(
-                    PartInfo(number=p["PartNumber"], size=p["Size"], etag=p["ETag"].strip('"'))
-                    for p in answer.get("Parts", [])
-                )
+                for p in answer.get("Parts", []):
+                    # SeaweedFS lists a part sent twice twice (newest first); keep the newest
+                    if not parts or parts[-1].number != p["PartNumber"]:
+                        parts.append(PartInfo(number=p["PartNumber"], size=p["Size"], etag=p["ETag"].strip('"')))
                 if not answer.get("IsTruncated"):
                     return parts
                 marker = int(answer.get("NextPartNumberMarker", 0))

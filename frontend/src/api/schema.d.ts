@@ -1225,6 +1225,11 @@ export interface components {
              */
             resumed: boolean;
             /**
+             * S3 Upload Id
+             * @description The S3 multipart UploadId once the first part was signed (to resume from anywhere)
+             */
+            s3_upload_id?: string | null;
+            /**
              * S3 Url
              * @description S3 endpoint as the browser reaches it (EvaporateJS aws_url)
              */

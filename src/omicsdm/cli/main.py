@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from omicsdm.cli.client_commands import register as register_client_commands
 from omicsdm.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="omicsdm: the file store of an omics data warehouse.")
@@ -25,8 +26,8 @@ def _settings() -> Settings:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
-    """Apply migrations up to REVISION (default: the newest)."""
+def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision")] = "head") -> None:
+    """Apply the database migrations (up to --revision, default the newest)."""
     from omicsdm.db.migrate import upgrade
 
     upgrade(_settings().database.url, revision)
@@ -43,7 +44,9 @@ def serve(
     import uvicorn
 
     _settings()  # fail fast with a clear message
-    uvicorn.run("omicsdm.asgi:app", host=host, port=port, workers=workers, proxy_headers=True, log_level="info")
+    from omicsdm.logs import log_config
+
+    uvicorn.run("omicsdm.asgi:app", host=host, port=port, workers=workers, proxy_headers=True, log_config=log_config())
 
 
 @app.command()
@@ -85,6 +88,8 @@ def janitor(
     report = asyncio.run(run_janitor(settings, max_age_hours or settings.upload_session_max_age_hours))
     console.print(f"expired {report.expired_sessions} upload(s); aborted {report.aborted_orphans} orphaned one(s)")
 
+
+register_client_commands(app)  # login, projects, datasets, upload, ls, versions, download, rm, restore
 
 if __name__ == "__main__":
     app()

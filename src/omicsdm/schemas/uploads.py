@@ -60,6 +60,9 @@ class UploadOut(BaseModel):
     access_key_id: str
     signer_url: str = Field(description="Relative URL of the signer (EvaporateJS signerUrl)")
     sign_params: dict[str, str] = Field(description="Pass as EvaporateJS signParams; authenticates this upload only")
+    s3_upload_id: str | None = Field(
+        None, description="The S3 multipart UploadId once the first part was signed (to resume from anywhere)"
+    )
     resumed: bool = Field(False, description="True when an unfinished upload of the same file was found and reused")
 
 

@@ -53,6 +53,7 @@ def upload_out(upload: UploadSession, settings: Settings, tokens: UploadTokens, 
         access_key_id=settings.s3.access_key_id,
         signer_url=SIGNER_PATH,
         sign_params={"upload_token": tokens.issue(upload.id, lifetime)},
+        s3_upload_id=upload.s3_upload_id,
         resumed=resumed,
     )
 

@@ -1,0 +1,148 @@
+"""What the client reads from the API. Unknown fields are ignored, so a newer service does not break it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Me(Model):
+    id: uuid.UUID
+    username: str
+    groups: list[str]
+    is_admin: bool
+
+
+class ApiTokenCreated(Model):
+    id: uuid.UUID
+    name: str
+    token: str
+    expires_at: datetime | None
+
+
+class Project(Model):
+    id: uuid.UUID
+    code: str
+    name: str
+    description: str = ""
+    owner_groups: list[str] = Field(default_factory=list)
+    created_at: datetime
+
+
+class DatasetPermissions(Model):
+    upload: bool
+    manage: bool
+    download: bool
+
+
+class Dataset(Model):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    project_code: str
+    code: str
+    name: str
+    description: str = ""
+    owner_group: str
+    shared_with: list[str] = Field(default_factory=list)
+    public: bool
+    created_at: datetime
+    permissions: DatasetPermissions | None = None
+
+
+class Upload(Model):
+    """The service's multipart set-up of one upload (UploadOut)."""
+
+    id: uuid.UUID
+    dataset_id: uuid.UUID
+    name: str
+    size: int
+    part_size: int
+    content_type: str
+    sha256: str | None
+    state: str
+    object_key: str
+    bucket: str
+    s3_url: str
+    region: str
+    access_key_id: str
+    signer_url: str
+    sign_params: dict[str, str]
+    resumed: bool = False
+    # Not (yet) sent by every service version; when present a resume needs no local state.
+    s3_upload_id: str | None = None
+
+    @property
+    def part_count(self) -> int:
+        return max(1, -(-self.size // self.part_size))
+
+
+class Version(Model):
+    id: uuid.UUID
+    file_id: uuid.UUID
+    dataset_id: uuid.UUID
+    name: str
+    version: int
+    size: int
+    etag: str
+    sha256: str | None
+    content_type: str = "application/octet-stream"
+    checksum_state: str
+    submitted_by: str | None
+    submitted_at: datetime
+    restored: bool = False
+
+
+class FileRow(Model):
+    """A file with its latest version (one row of the overview)."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    project_code: str
+    dataset_id: uuid.UUID
+    dataset_code: str
+    name: str
+    version: int
+    version_id: uuid.UUID
+    size: int
+    content_type: str = "application/octet-stream"
+    sha256: str | None
+    etag: str
+    checksum_state: str
+    submitted_by: str | None
+    submitted_at: datetime
+    comment: str = ""
+    annotations: dict[str, str] = Field(default_factory=dict)
+    visibility: str = ""
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
+
+
+class FileDetail(FileRow):
+    versions: list[Version]
+
+
+class FilePage(Model):
+    items: list[FileRow]
+    next_cursor: str | None = None
+    total: int | None = None
+
+
+class DownloadLink(Model):
+    file_id: uuid.UUID
+    version: int
+    name: str
+    size: int
+    sha256: str | None
+    etag: str = ""
+    url: str
+    expires_at: datetime
+
+
+class DownloadLinks(Model):
+    items: list[DownloadLink]
