@@ -173,17 +173,8 @@ class World:
     dataset: dict[str, Any]
 
 
-@pytest.fixture
-async def world(client: httpx.AsyncClient, idp: LocalIdP) -> World:
-    def actor(name: str, groups: list[str]) -> Actor:
-        return Actor(name, groups, idp.token(name, groups, lifetime=3600))
-
-    admin, alice, bob, carol = (
-        actor("root", ["admin"]),
-        actor("alice", ["lab-a"]),
-        actor("bob", ["lab-b"]),
-        actor("carol", ["lab-c"]),
-    )
+async def create_atlas(client: httpx.AsyncClient, admin: Actor, owner: Actor) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Project `atlas` owned by lab-a, with dataset `rnaseq` owned by lab-a and shared with lab-b."""
     project = await client.post(
         "/api/projects", json={"code": "atlas", "name": "Atlas", "owner_groups": ["lab-a"]}, headers=admin.headers
     )
@@ -197,10 +188,25 @@ async def world(client: httpx.AsyncClient, idp: LocalIdP) -> World:
             "owner_group": "lab-a",
             "shared_with": ["lab-b"],
         },
-        headers=alice.headers,
+        headers=owner.headers,
     )
     assert dataset.status_code == 201, dataset.text
-    return World(admin, alice, bob, carol, project.json(), dataset.json())
+    return project.json(), dataset.json()
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, idp: LocalIdP) -> World:
+    def actor(name: str, groups: list[str]) -> Actor:
+        return Actor(name, groups, idp.token(name, groups, lifetime=3600))
+
+    admin, alice, bob, carol = (
+        actor("root", ["admin"]),
+        actor("alice", ["lab-a"]),
+        actor("bob", ["lab-b"]),
+        actor("carol", ["lab-c"]),
+    )
+    project, dataset = await create_atlas(client, admin, alice)
+    return World(admin, alice, bob, carol, project, dataset)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import uvicorn
 
 from omicsdm.app import create_app
 from omicsdm.embedded.seaweedfs import S3Endpoint
-from tests.conftest import TABLES, Actor, _dsn, make_settings
+from tests.conftest import TABLES, Actor, _dsn, create_atlas, make_settings
 from tests.support.idp import LocalIdP
 
 
@@ -90,31 +90,14 @@ async def live_world(live: LiveApp, idp: LocalIdP, database_url: str) -> AsyncIt
     admin, alice, bob = actor("root", ["admin"]), actor("alice", ["lab-a"]), actor("bob", ["lab-b"])
     try:
         async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
-            project = await client.post(
-                "/api/projects",
-                json={"code": "atlas", "name": "Atlas", "owner_groups": ["lab-a"]},
-                headers=admin.headers,
-            )
-            assert project.status_code == 201, project.text
-            dataset = await client.post(
-                "/api/datasets",
-                json={
-                    "project_id": project.json()["id"],
-                    "code": "rnaseq",
-                    "name": "RNA-seq",
-                    "owner_group": "lab-a",
-                    "shared_with": ["lab-b"],
-                },
-                headers=alice.headers,
-            )
-            assert dataset.status_code == 201, dataset.text
+            project, dataset = await create_atlas(client, admin, alice)
             world = LiveWorld(
                 live.url,
                 admin,
                 alice,
                 bob,
-                project.json(),
-                dataset.json(),
+                project,
+                dataset,
                 await api_token(client, alice),
                 await api_token(client, bob),
             )
