@@ -315,3 +315,19 @@ async def count(database_url: str, table: str) -> int:
         return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
     finally:
         await conn.close()
+
+
+async def test_list_my_uploads_by_state(
+    client: httpx.AsyncClient, world: World, evaporate: list[EvaporateClient]
+) -> None:
+    done = await start(client, world, "done.txt", 4)
+    await new_client(client, done, evaporate).upload_bytes(b"done")
+    await client.post(f"/api/uploads/{done['id']}/complete", headers=world.alice.headers)
+    pending = await start(client, world, "pending.txt", 7)
+    mine = await client.get("/api/uploads", headers=world.alice.headers)
+    assert [u["name"] for u in mine.json()] == ["pending.txt", "done.txt"]
+    only = await client.get("/api/uploads", params={"state": "pending"}, headers=world.alice.headers)
+    assert [u["id"] for u in only.json()] == [pending["id"]]
+    assert (await client.get("/api/uploads", headers=world.bob.headers)).json() == []  # nobody else's
+    bad = await client.get("/api/uploads", params={"state": "sideways"}, headers=world.alice.headers)
+    assert bad.status_code == 422

@@ -432,7 +432,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * My uploads
+         * @description The caller's uploads, newest first; `state=pending` lists the unfinished ones to resume or cancel.
+         */
+        get: operations["listUploads"];
         put?: never;
         /**
          * Start (or resume) an upload
@@ -2468,6 +2472,48 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FilePage"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input; `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listUploads: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description e.g. pending */
+                state?: components["schemas"]["UploadState"] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadOut"][];
                 };
             };
             /** @description Missing, expired or invalid credentials */

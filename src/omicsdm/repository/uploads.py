@@ -31,6 +31,16 @@ async def get(session: AsyncSession, upload_id: uuid.UUID, *, for_update: bool =
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def of_user(
+    session: AsyncSession, user_id: uuid.UUID, state: UploadState | None, limit: int
+) -> list[UploadSession]:
+    stmt = select(UploadSession).where(UploadSession.created_by == user_id)
+    if state is not None:
+        stmt = stmt.where(UploadSession.state == state)
+    stmt = stmt.order_by(UploadSession.created_at.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
 async def pending_match(
     session: AsyncSession, user_id: uuid.UUID, dataset_id: uuid.UUID, name: str, size: int
 ) -> UploadSession | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
+from omicsdm.db.models import UploadState
 from omicsdm.deps import CurrentUser, Session, State, Storage_
 from omicsdm.errors import InvalidInput
 from omicsdm.schemas.common import Problem
@@ -90,6 +91,18 @@ async def sign(request: Request) -> PlainTextResponse:
     signer: Signer = request.app.state.omicsdm.signer
     signature = await signer.sign(SignRequest(upload_token, to_sign, amz_datetime, canonical_request))
     return PlainTextResponse(signature, headers={"Cache-Control": "no-store"})
+
+
+@router.get("", operation_id="listUploads", summary="My uploads")
+async def list_uploads(
+    session: Session,
+    user: CurrentUser,
+    state: State,
+    upload_state: Annotated[UploadState | None, Query(alias="state", description="e.g. pending")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[UploadOut]:
+    """The caller's uploads, newest first; `state=pending` lists the unfinished ones to resume or cancel."""
+    return await uploads.list_mine(session, user, state.settings, state.upload_tokens, upload_state, limit)
 
 
 @router.get("/{upload_id}", operation_id="getUpload", summary="One of my uploads", responses={404: {"model": Problem}})

@@ -117,6 +117,18 @@ async def get(
     return upload_out(await _own_upload(session, principal, upload_id), settings, tokens)
 
 
+async def list_mine(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    tokens: UploadTokens,
+    state: UploadState | None,
+    limit: int,
+) -> list[UploadOut]:
+    """The caller's uploads, newest first (e.g. the unfinished ones, to resume or cancel)."""
+    return [upload_out(u, settings, tokens) for u in await uploads.of_user(session, principal.user_id, state, limit)]
+
+
 def multipart_etag(part_md5s: list[str]) -> str:
     digest = hashlib.md5(b"".join(bytes.fromhex(m) for m in part_md5s), usedforsecurity=False).hexdigest()
     return f"{digest}-{len(part_md5s)}"
