@@ -381,3 +381,19 @@ async def test_missing_or_oversized_parameters_are_problems(bound: Bound) -> Non
         assert name in response.json()["detail"]
     response = await bound.client.get("/api/uploads/sign", params={**query, "to_sign": "x" * 5000})
     assert response.status_code == 422
+
+
+async def test_forged_tokens_cannot_flood_the_audit_table(bound: Bound) -> None:
+    """Refusals without a valid upload token are audited at a bounded rate; every one is still a 403."""
+    query = bound.e.signer_query(bound.part())
+    for i in range(40):
+        response = await bound.client.get("/api/uploads/sign", params={**query, "upload_token": f"forged-{i}"})
+        assert response.status_code == 403
+    conn = await asyncpg.connect(_dsn(bound.database_url))
+    try:
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_events WHERE action = 'upload.sign_refused' AND target_id IS NULL"
+        )
+    finally:
+        await conn.close()
+    assert 1 <= audited <= 10

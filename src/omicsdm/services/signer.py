@@ -31,6 +31,24 @@ from omicsdm.storage import Storage, StorageError
 log = logging.getLogger("omicsdm.signer")
 STATE_TTL_SECONDS = 5.0
 BIND_RETRY_SECONDS = 0.5
+ANONYMOUS_AUDITS_PER_SECOND = 5.0
+
+
+class RateLimit:
+    """A token bucket (per process): `take()` is true at most `per_second` times a second on average."""
+
+    def __init__(self, per_second: float, burst: float | None = None) -> None:
+        self._rate, self._capacity = per_second, burst or per_second
+        self._tokens, self._at = self._capacity, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +105,7 @@ class Signer:
         self._sessionmaker = sessionmaker
         self.cache = cache
         self._secret = settings.s3.secret_access_key.get_secret_value()
+        self._anonymous_audits = RateLimit(per_second=ANONYMOUS_AUDITS_PER_SECOND)
 
     async def sign(self, request: SignRequest) -> str:
         upload_id = self._tokens.verify(request.upload_token)
@@ -159,6 +178,9 @@ class Signer:
     async def _refuse(self, upload_id: uuid.UUID | None, reason: str, request: SignRequest) -> NoReturn:
         first_line = request.canonical_request.split("\n", 2)[:2]
         log.warning("signing refused for upload %s: %s (%s)", upload_id, reason, " ".join(first_line)[:300])
+        if upload_id is None and not self._anonymous_audits.take():
+            # The signer needs no login, so forged tokens must not become unbounded database writes.
+            raise Forbidden(f"signing refused: {reason}")
         async with self._sessionmaker() as session, session.begin():
             await audit.record(
                 session,
