@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from omicsdm.signing.sigv4 import host_header
+
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "placeholder", "minioadmin"})
 
 
@@ -66,12 +68,7 @@ class S3Settings(BaseModel):
     @property
     def browser_host(self) -> str:
         """host[:port] exactly as a browser sends it in the Host header (default ports dropped)."""
-        parts = urlsplit(self.browser_url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        default_port = 80 if parts.scheme == "http" else 443
-        return host if parts.port in (None, default_port) else f"{host}:{parts.port}"
+        return host_header(self.browser_url)
 
 
 class AuthSettings(BaseModel):

@@ -16,7 +16,6 @@ from pydantic import BaseModel, TypeAdapter
 from omicsdm import __version__
 from omicsdm.client.errors import ApiError, ClientError, ExitCode
 from omicsdm.client.models import (
-    ApiTokenCreated,
     Dataset,
     DownloadLinks,
     FileDetail,
@@ -131,10 +130,6 @@ class ApiClient:
 
     async def me(self) -> Me:
         return await self._get("/api/auth/me", Me)
-
-    async def create_api_token(self, name: str, expires_in_days: int | None = 90) -> ApiTokenCreated:
-        body = {"name": name, "expires_in_days": expires_in_days}
-        return await self._post("/api/auth/tokens", ApiTokenCreated, body, idempotent=False)
 
     # --- catalog ----------------------------------------------------------------------------------
 

@@ -24,10 +24,6 @@ class ClientConfig:
     server: str
     token: str | None
 
-    @property
-    def logged_in(self) -> bool:
-        return bool(self.token)
-
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env

@@ -16,15 +16,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from omicsdm.client.api import ApiClient
 from omicsdm.client.errors import ClientError, ExitCode, IntegrityError, TransferError
 from omicsdm.client.models import Upload
 from omicsdm.client.wire import Reply, Wire, WireError
+from omicsdm.signing.sigv4 import UNSIGNED_PAYLOAD, host_header, string_to_sign
 
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_CODES = frozenset({"RequestTimeout", "RequestTimeTooSkewed", "SlowDown", "InternalError", "ServiceUnavailable"})
 
@@ -46,16 +45,6 @@ def amz_now() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def s3_host(url: str) -> str:
-    """host[:port] as an HTTP client sends it in the Host header (default ports dropped)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    default = 443 if parts.scheme == "https" else 80
-    return host if parts.port in (None, default) else f"{host}:{parts.port}"
-
-
 def canonical_query(params: Mapping[str, str]) -> str:
     """SigV4: names and values URI-encoded (unreserved characters kept), sorted by name, 'name=' if empty."""
     encoded = sorted((quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in params.items())
@@ -72,20 +61,14 @@ def canonical_request(
     return f"{method}\n{path}\n{query}\n{lines}\n{signed}\n{payload_hash}", signed
 
 
-def string_to_sign(amz_datetime: str, region: str, canonical: str) -> str:
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    return f"AWS4-HMAC-SHA256\n{amz_datetime}\n{amz_datetime[:8]}/{region}/s3/aws4_request\n{digest}"
-
-
 class SignedS3:
     """The multipart steps of one upload, each signed by the service, sent straight to S3."""
 
     def __init__(self, api: ApiClient, wire: Wire, upload: Upload, *, retries: int = 6) -> None:
         self.api, self.wire, self.upload = api, wire, upload
         self.retries = retries
-        self.host = s3_host(upload.s3_url)
+        self.host = host_header(upload.s3_url)
         self.path = f"/{upload.bucket}/{upload.object_key}"
-        self.signatures = 0
 
     async def _send(
         self,
@@ -112,7 +95,6 @@ class SignedS3:
             signature = await self.api.sign(
                 self.upload, string_to_sign(amz_date, self.upload.region, canonical), amz_date, canonical
             )
-            self.signatures += 1
             credential = f"{self.upload.access_key_id}/{amz_date[:8]}/{self.upload.region}/s3/aws4_request"
             send_headers = {k: v for k, v in headers.items() if k != "host"}
             send_headers["x-amz-content-sha256"] = payload

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -127,21 +127,8 @@ async def readable_dataset_ids(
     dataset_id: uuid.UUID | None = None,
     manageable_only: bool = False,
 ) -> list[uuid.UUID]:
-    """The ids themselves: listings filter with `= ANY(ids)`, whose plans (and counts) beat a subquery."""
-    query = readable_dataset_ids_query(
-        principal, project_id=project_id, dataset_id=dataset_id, manageable_only=manageable_only
-    )
-    return list((await session.execute(query)).scalars())
-
-
-def readable_dataset_ids_query(
-    principal: Principal,
-    *,
-    project_id: uuid.UUID | None = None,
-    dataset_id: uuid.UUID | None = None,
-    manageable_only: bool = False,
-) -> Select[uuid.UUID]:
-    """Ids of the datasets the caller reads (or manages)."""
+    """Ids of the datasets the caller reads (or manages). Listings filter with `= ANY(ids)`, whose
+    plans (and counts) beat an embedded subquery."""
     stmt = select(Dataset.id).where(dataset_readable(principal))
     if project_id is not None:
         stmt = stmt.where(Dataset.project_id == project_id)
@@ -149,4 +136,4 @@ def readable_dataset_ids_query(
         stmt = stmt.where(Dataset.id == dataset_id)
     if manageable_only and not principal.is_admin:
         stmt = stmt.where(Dataset.owner_group_id.in_(list(principal.group_ids)))
-    return stmt
+    return list((await session.execute(stmt)).scalars())

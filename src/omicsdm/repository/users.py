@@ -26,14 +26,6 @@ async def ensure_groups(session: AsyncSession, names: Iterable[str]) -> dict[str
     return {name: gid for name, gid in rows.all()}
 
 
-async def group_ids(session: AsyncSession, names: Iterable[str]) -> dict[str, int]:
-    wanted = sorted(set(names))
-    if not wanted:
-        return {}
-    rows = await session.execute(select(Group.name, Group.id).where(Group.name.in_(wanted)))
-    return {name: gid for name, gid in rows.all()}
-
-
 async def group_names(session: AsyncSession, ids: Iterable[int]) -> dict[int, str]:
     wanted = sorted(set(ids))
     if not wanted:
@@ -98,18 +90,6 @@ async def replace_memberships(session: AsyncSession, user_id: uuid.UUID, group_i
         await session.execute(
             insert(Membership).values([{"user_id": user_id, "group_id": g} for g in ids]).on_conflict_do_nothing()
         )
-
-
-async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    return await session.get(User, user_id)
-
-
-async def usernames(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await session.execute(select(User.id, User.username).where(User.id.in_(wanted)))
-    return {uid: name for uid, name in rows.all()}
 
 
 async def add_api_token(

@@ -7,11 +7,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 class MalformedRequest(ValueError):
@@ -68,6 +67,16 @@ def parse_canonical_request(raw: str) -> CanonicalRequest:
         payload_hash=payload,
         raw=raw,
     )
+
+
+def host_header(url: str) -> str:
+    """host[:port] of an endpoint URL exactly as an HTTP client sends it in Host (default port dropped)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 80 if parts.scheme == "http" else 443
+    return host if parts.port in (None, default_port) else f"{host}:{parts.port}"
 
 
 def scope(date: str, region: str) -> str:
