@@ -86,6 +86,9 @@ def main() -> None:
     parser.add_argument("--part-mib", type=int, default=16)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--only", choices=("up", "down"), help="time one direction (the other still runs once to set up)"
+    )
     args = parser.parse_args()
     size = args.size_mib * MIB
 
@@ -162,23 +165,31 @@ def main() -> None:
             for round_ in range(args.rounds):
                 out = tmp / f"out{round_}"
                 out.mkdir()
-                key, name = f"baseline/round{round_}.bin", f"bench/round{round_}.bin"
+                n = 0 if args.only == "down" else round_  # downloads alone: one upload serves every round
+                key, name = f"baseline/round{n}.bin", f"bench/round{n}.bin"
                 ups = ["boto3 up", "ours up"]
                 for label in ups[round_ % 2 :] + ups[: round_ % 2]:
+                    if args.only == "down" and round_ > 0:
+                        continue
                     timed(label, key, name, out)
-                boto_down(key, out)  # warm-up: the first large write after a while is slow on VMs, for anyone
-                for label in DOWNLOADS[round_ % 3 :] + DOWNLOADS[: round_ % 3]:
-                    timed(label, key, name, out)
+                if args.only != "up":
+                    boto_down(key, out)  # warm-up: the first large write after a while is slow on VMs
+                    for label in DOWNLOADS[round_ % 3 :] + DOWNLOADS[: round_ % 3]:
+                        timed(label, key, name, out)
                 print(
                     f"round {round_ + 1}: "
-                    + ", ".join(f"{k} {args.size_mib / v[-1]:.0f} MiB/s" for k, v in times.items()),
+                    + ", ".join(f"{k} {args.size_mib / v[-1]:.0f} MiB/s" for k, v in times.items() if v),
                     flush=True,
                 )
                 shutil.rmtree(out)
             rss = peak_rss_mib(proc)
 
-    rate = {k: args.size_mib / statistics.median(v) for k, v in times.items()}
+    rate = {k: args.size_mib / statistics.median(v) for k, v in times.items() if v}
     print(f"\n{args.size_mib} MiB file, {args.part_mib} MiB parts, {args.parallel} in flight, median of {args.rounds}")
+    if args.only == "down":
+        rate["ours up"] = rate["boto3 up"] = float("nan")  # one round only: not a figure
+    if args.only == "up":
+        rate.update({k: float("nan") for k in DOWNLOADS})
     print(
         f"upload:   boto3 {rate['boto3 up']:6.1f} MiB/s   ours {rate['ours up']:6.1f} MiB/s   "
         f"ratio {rate['ours up'] / rate['boto3 up']:.2f} (target >= 0.9)"
@@ -194,7 +205,7 @@ def main() -> None:
     )
     print(
         "client CPU seconds (median): "
-        + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in cpu.items())
+        + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in cpu.items() if v)
         + " (ours up: SHA-256 + MD5; boto3 up: CRC32)"
     )
     print(

@@ -177,6 +177,44 @@ async def test_complete_with_wrong_size_or_checksums_records_nothing(
     assert ok.json()["checksum_state"] == "verified"
 
 
+async def test_sha256_may_be_declared_at_completion(
+    client: httpx.AsyncClient, world: World, evaporate: list[EvaporateClient], database_url: str
+) -> None:
+    """A client may hash while it sends: the SHA-256 then comes with the completion; one declared at start
+    must not be contradicted there."""
+    data = os.urandom(6 * MIB)
+    digest = hashlib.sha256(data).hexdigest()
+    late = await start(client, world, "late.bam", len(data))
+    assert late["sha256"] is None
+    await new_client(client, late, evaporate).upload_bytes(data)
+    bad = await client.post(
+        f"/api/uploads/{late['id']}/complete", json={"sha256": "G" * 64}, headers=world.alice.headers
+    )
+    assert bad.status_code == 422
+    ok = await client.post(
+        f"/api/uploads/{late['id']}/complete",
+        json={"part_md5s": part_md5s(data, late["part_size"]), "sha256": digest},
+        headers=world.alice.headers,
+    )
+    assert ok.status_code == 200, ok.text
+    assert (ok.json()["sha256"], ok.json()["checksum_state"]) == (digest, "verified")
+
+    early = await start(client, world, "early.bam", len(data), sha256=digest)
+    await new_client(client, early, evaporate).upload_bytes(data)
+    other = hashlib.sha256(b"other bytes").hexdigest()
+    refused = await client.post(
+        f"/api/uploads/{early['id']}/complete", json={"sha256": other}, headers=world.alice.headers
+    )
+    assert refused.status_code == 409
+    assert refused.json()["reason"] == "checksum-mismatch"
+    assert await count(database_url, "file_versions") == 1
+    same = await client.post(
+        f"/api/uploads/{early['id']}/complete", json={"sha256": digest}, headers=world.alice.headers
+    )
+    assert same.status_code == 200, same.text
+    assert same.json()["sha256"] == digest
+
+
 async def test_cancel_aborts_the_multipart_upload(
     client: httpx.AsyncClient, world: World, evaporate: list[EvaporateClient], s3_admin: Any
 ) -> None:

@@ -1133,6 +1133,11 @@ export interface components {
              * @description Hex MD5 of each part in order; checked against the S3 multipart ETag
              */
             part_md5s?: string[] | null;
+            /**
+             * Sha256
+             * @description Hex SHA-256 of the whole file, when it was not declared at start (a client can hash while it sends); must equal the declared one if both are given
+             */
+            sha256?: string | null;
         };
         /**
          * UploadCreate

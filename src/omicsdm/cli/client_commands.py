@@ -543,6 +543,13 @@ def download(
     parallel: ParallelOpt = 4,
     chunk_size: Annotated[str, typer.Option(help="Size of each ranged GET")] = "16M",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace local files that differ")] = False,
+    page_cache: Annotated[
+        bool,
+        typer.Option(
+            "--page-cache",
+            help="Write files of 64 MiB and more through the page cache too (default: direct I/O, less CPU)",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -573,7 +580,12 @@ def download(
             links: list[DownloadLink] = (await api.download_links(selection)).items
             with RichProgress(not quiet and not as_json) as progress:
                 downloader = Downloader(
-                    api, parallel=parallel, chunk_size=chunk, overwrite=overwrite, progress=progress
+                    api,
+                    parallel=parallel,
+                    chunk_size=chunk,
+                    overwrite=overwrite,
+                    progress=progress,
+                    direct_io=not page_cache,
                 )
                 try:
                     results = await downloader.download(links, output)

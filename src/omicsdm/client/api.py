@@ -182,8 +182,12 @@ class ApiClient:
         response = await self.request("GET", upload.signer_url, params=params)
         return response.text.strip()
 
-    async def complete_upload(self, upload_id: uuid.UUID, part_md5s: list[str] | None) -> Version:
-        body = {"part_md5s": part_md5s} if part_md5s is not None else {}
+    async def complete_upload(
+        self, upload_id: uuid.UUID, part_md5s: list[str] | None, *, sha256: str | None = None
+    ) -> Version:
+        body: dict[str, Any] = {"part_md5s": part_md5s} if part_md5s is not None else {}
+        if sha256 is not None:
+            body["sha256"] = sha256
         return await self._post(f"/api/uploads/{upload_id}/complete", Version, body)
 
     async def cancel_upload(self, upload_id: uuid.UUID) -> None:

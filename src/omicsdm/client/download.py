@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
 import random
@@ -24,6 +25,7 @@ from pathlib import Path
 from omicsdm.client.api import ApiClient
 from omicsdm.client.concurrency import run_all
 from omicsdm.client.errors import ClientError, ExitCode, IntegrityError, TransferError
+from omicsdm.client.hashing import InOrderSha256
 from omicsdm.client.local import MIB, BufferPool, hash_range_into
 from omicsdm.client.models import DownloadLink
 from omicsdm.client.progress import NullProgress, Progress, ProgressTask
@@ -33,6 +35,8 @@ from omicsdm.client.wire import Wire, WireError
 DEFAULT_CHUNK = 16 * MIB
 WRITE_BATCH = 4 * MIB
 WRITE_SLICE = 256 * 1024
+DIRECT_ALIGN = 4096  # covers 512-byte and 4 KiB logical blocks
+DIRECT_MIN_SIZE = 64 * MIB  # smaller files go through the page cache, where a following read finds them
 SAVE_EVERY_SECONDS = 1.0
 URL_MARGIN = timedelta(seconds=30)
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -46,6 +50,7 @@ class DownloadResult:
     fetched: int = 0  # bytes fetched by this run
     reused: int = 0  # bytes kept from an interrupted run
     verified: str = ""  # sha256 | size
+    direct_bytes: int = 0  # bytes written with direct I/O, bypassing the page cache
     error: ClientError | None = None
 
 
@@ -66,6 +71,12 @@ class _Job:
     # tenth of the download's CPU in rwsem_spin_on_owner), while a single writer keeps up with the network.
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     saved_at: float = 0.0
+    direct_fd: int | None = None  # see _open_direct
+
+    def drop_direct(self) -> None:
+        if self.direct_fd is not None:
+            fd, self.direct_fd = self.direct_fd, None
+            os.close(fd)
 
     @property
     def chunks(self) -> int:
@@ -96,6 +107,8 @@ class Downloader:
         wire: Wire | None = None,
         retries: int = 6,
         on_chunk: Callable[[DownloadLink, int], None] | None = None,
+        direct_io: bool = True,
+        direct_io_min_size: int = DIRECT_MIN_SIZE,
     ) -> None:
         self.api = api
         self.parallel = max(1, parallel)
@@ -106,6 +119,8 @@ class Downloader:
         self._own_wire = wire is None
         self.wire = wire or Wire()
         self.on_chunk = on_chunk
+        self.direct_io = direct_io
+        self.direct_io_min_size = direct_io_min_size
         self._slots = asyncio.Semaphore(self.parallel)
         self._buffers = BufferPool()
         self._total: ProgressTask | None = None
@@ -171,6 +186,8 @@ class Downloader:
             self._total.advance(reused)
         wanted.set_done(done)
         job = _Job(link, target, part, sidecar, fd, self.chunk_size, wanted, done, task, result)
+        if self.direct_io and link.size >= self.direct_io_min_size:
+            job.direct_fd = await asyncio.to_thread(_open_direct, part)
         outcome = "interrupted"
         try:
             digest = await self._fetch_all(job)
@@ -181,6 +198,7 @@ class Downloader:
             outcome = "bad"  # forget the chunks: a rerun fetches everything again
             raise
         finally:
+            job.drop_direct()
             os.close(fd)
             task.close()
             if outcome == "interrupted":
@@ -225,22 +243,25 @@ class Downloader:
     async def _fetch_all(self, job: _Job) -> str | None:
         pending = [i for i in range(job.chunks) if i not in job.done]
         queue = iter(pending)
-        hasher = _Hasher(job, self.parallel * job.chunk_size, self._buffers) if job.link.sha256 else None
+        hasher = None
+        if job.link.sha256:
+            # Hashed from the received buffers in file order (never read back, which cost the kernel more
+            # than the hash); chunks kept from an interrupted run are read from disk.
+            hasher = InOrderSha256(job.fd, job.link.size, self._buffers)
+            for index in job.done:
+                hasher.on_disk(*job.span(index))
+        window = self.parallel * job.chunk_size  # how far a worker may run ahead of the hash
 
         async def worker() -> None:
-            buffer = self._buffers.get(WRITE_BATCH)
-            try:
-                for index in queue:
-                    if hasher:
-                        await hasher.admit(job.span(index)[0])
-                    async with self._slots:
-                        await self._fetch_chunk(job, index, buffer, hasher)
-                    job.done.add(index)
-                    self._save_now_and_then(job)
-                    if self.on_chunk:
-                        self.on_chunk(job.link, index)
-            finally:
-                self._buffers.put(buffer)
+            for index in queue:
+                if hasher:
+                    await hasher.admit(job.span(index)[0], window)
+                async with self._slots:
+                    await self._fetch_chunk(job, index, hasher)
+                job.done.add(index)
+                self._save_now_and_then(job)
+                if self.on_chunk:
+                    self.on_chunk(job.link, index)
 
         async def workers() -> None:
             try:
@@ -275,7 +296,7 @@ class Downloader:
                 job.link = fresh.items[0]
             return job.link.url
 
-    async def _fetch_chunk(self, job: _Job, index: int, buffer: memoryview, hasher: _Hasher | None) -> None:
+    async def _fetch_chunk(self, job: _Job, index: int, hasher: InOrderSha256 | None) -> None:
         start, end = job.span(index)
         stale: str | None = None
         attempt = 0
@@ -283,7 +304,7 @@ class Downloader:
             attempt += 1
             url = await self._url(job, stale)
             try:
-                await self._get_range(job, url, start, end, buffer, hasher)
+                await self._get_range(job, url, start, end, hasher)
                 return
             except _Expired as exc:
                 if attempt > 3:
@@ -295,26 +316,26 @@ class Downloader:
                     raise TransferError(f"downloading {job.link.name} failed: {exc}", code) from exc
             await asyncio.sleep(min(0.5 * 2**attempt, 30.0) * (0.5 + random.random()))  # noqa: S311
 
-    async def _get_range(
-        self, job: _Job, url: str, start: int, end: int, buffer: memoryview, hasher: _Hasher | None
-    ) -> None:
-        """One ranged GET, written at its offset as it arrives (through `buffer`, 4 MiB at a time)."""
+    async def _get_range(self, job: _Job, url: str, start: int, end: int, hasher: InOrderSha256 | None) -> None:
+        """One ranged GET, written at its offset as it arrives (4 MiB pooled buffers, each then hashed)."""
         position = start
         try:
             async with self.wire.stream("GET", url, {"Range": f"bytes={start}-{end - 1}"}) as response:
                 _check_response(response.status, response.headers, start, end, job.link.size)
-                async for piece in response.chunks(buffer):
-                    if position + len(piece) > end:
-                        raise _Retry("S3 sent more bytes than asked for")
+                async for buffer, length in response.chunks(self._piece_buffer):
                     try:
-                        async with job.write_lock:
-                            await asyncio.to_thread(_pwrite_all, job.fd, piece, position)
-                    except OSError as exc:
-                        raise ClientError(f"cannot write {job.part}: {exc.strerror or exc}", ExitCode.LOCAL_IO) from exc
+                        if position + length > end:
+                            raise _Retry("S3 sent more bytes than asked for")
+                        await self._write(job, buffer[:length], position)
+                    except BaseException:
+                        self._buffers.put(buffer)
+                        raise
                     if hasher:
-                        hasher.add(position, piece)
-                    position += len(piece)
-                    self._advance(job.task, len(piece))
+                        hasher.give(position, buffer, length)
+                    else:
+                        self._buffers.put(buffer)
+                    position += length
+                    self._advance(job.task, length)
         except BaseException:
             self._advance(job.task, start - position)  # this chunk starts over
             raise
@@ -322,6 +343,25 @@ class Downloader:
             self._advance(job.task, start - position)
             raise _Retry(f"got {position - start} of {end - start} bytes")
         job.result.fetched += end - start
+
+    def _piece_buffer(self) -> memoryview:
+        return self._buffers.get(WRITE_BATCH)
+
+    async def _write(self, job: _Job, piece: memoryview, position: int) -> None:
+        try:
+            async with job.write_lock:
+                if job.direct_fd is not None and _direct_ok(piece, position):
+                    try:
+                        await asyncio.to_thread(_pwrite_all, job.direct_fd, piece, position, len(piece))
+                        job.result.direct_bytes += len(piece)
+                        return
+                    except OSError as exc:
+                        if exc.errno != errno.EINVAL:
+                            raise
+                        job.drop_direct()  # this file system refuses it after all: the page cache it is
+                await asyncio.to_thread(_pwrite_all, job.fd, piece, position, WRITE_SLICE)
+        except OSError as exc:
+            raise ClientError(f"cannot write {job.part}: {exc.strerror or exc}", ExitCode.LOCAL_IO) from exc
 
     def _check(self, job: _Job, digest: str | None) -> None:
         link, result = job.link, job.result
@@ -338,72 +378,6 @@ class Downloader:
                 f"the bytes were left in {job.part}"
             )
         result.verified = "sha256"
-
-
-class _Hasher:
-    """SHA-256 in file order while chunks arrive out of order, without reading the file back (reading
-    back what was just written cost the kernel more than the hash): workers hand each piece over (a
-    copy into a pooled buffer) and go on; this task hashes pieces as the frontier reaches them, in a
-    thread. Workers stay within `window` bytes ahead of the frontier, which bounds the memory held.
-    Chunks kept from an interrupted run are read from disk."""
-
-    def __init__(self, job: _Job, window: int, buffers: BufferPool) -> None:
-        self.job, self.window, self.buffers = job, window, buffers
-        self.on_disk = set(job.done)
-        self.digest = hashlib.sha256()
-        self.hashed = 0
-        self.parked: dict[int, tuple[memoryview, int]] = {}  # position -> (pooled buffer, length)
-        self.arrived = asyncio.Event()
-        self.moved = asyncio.Event()
-        self.closed = False
-
-    async def admit(self, start: int) -> None:
-        while start > self.hashed + self.window:
-            self.moved.clear()
-            await self.moved.wait()
-
-    def add(self, position: int, piece: memoryview) -> None:
-        if position + len(piece) <= self.hashed:
-            return  # a retried chunk: already in the digest
-        copy = self.buffers.get(WRITE_BATCH)  # `piece` is the worker's buffer, reused for its next piece
-        copy[: len(piece)] = piece
-        previous = self.parked.get(position)
-        if previous is not None:
-            self.buffers.put(previous[0])
-        self.parked[position] = (copy, len(piece))
-        self.arrived.set()
-
-    def close(self) -> None:
-        """No more pieces will come."""
-        self.closed = True
-        self.arrived.set()
-
-    async def run(self) -> str:
-        size, chunk = self.job.link.size, self.job.chunk_size
-        while self.hashed < size:
-            parked = self.parked.pop(self.hashed, None)
-            index, offset = divmod(self.hashed, chunk)
-            if parked is not None:
-                buffer, length = parked
-                await asyncio.to_thread(self.digest.update, buffer[:length])
-                self.buffers.put(buffer)
-                self.hashed += length
-            elif not offset and index in self.on_disk:
-                end = self.job.span(index)[1]
-                await asyncio.to_thread(hash_range_into, self.digest, self.job.fd, self.hashed, end)
-                self.hashed = end
-            elif self.closed:  # pieces that did not line up (never expected): read the rest back
-                await asyncio.to_thread(hash_range_into, self.digest, self.job.fd, self.hashed, size)
-                self.hashed = size
-            else:
-                self.arrived.clear()
-                await self.arrived.wait()
-                continue
-            self.moved.set()
-        for buffer, _ in self.parked.values():
-            self.buffers.put(buffer)
-        self.parked.clear()
-        return self.digest.hexdigest()
 
 
 class _Retry(Exception):
@@ -451,9 +425,27 @@ def _open_part(part: Path, sidecar: Path, wanted: DownloadState) -> tuple[int, s
         raise
 
 
-def _pwrite_all(fd: int, data: memoryview, position: int) -> None:
-    # 256 KiB per call: a 4 MiB write makes the kernel (6.x, ext4) allocate large page-cache folios,
-    # which cost up to ten times the kernel time of the same bytes written in 256 KiB pieces (measured).
+def _pwrite_all(fd: int, data: memoryview, position: int, per_call: int) -> None:
+    # Through the page cache, 256 KiB per call: a 4 MiB write makes the kernel (6.x, ext4) allocate large
+    # page-cache folios, which cost up to ten times the kernel time of the same bytes in 256 KiB pieces
+    # (measured). Direct I/O writes the whole piece at once.
     while data:
-        written = os.pwrite(fd, data[:WRITE_SLICE], position)
+        written = os.pwrite(fd, data[:per_call], position)
         data, position = data[written:], position + written
+
+
+def _direct_ok(piece: memoryview, position: int) -> bool:
+    """O_DIRECT wants the offset, length and memory aligned; pool buffers are page-aligned (mmap)."""
+    return position % DIRECT_ALIGN == 0 and len(piece) % DIRECT_ALIGN == 0
+
+
+def _open_direct(part: Path) -> int | None:
+    """A second descriptor of `<name>.part` that bypasses the page cache where the file system supports
+    it (Linux O_DIRECT); None means: write through the page cache."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return None
+    try:
+        return os.open(part, os.O_WRONLY | flag)
+    except OSError:
+        return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import mimetypes
+import mmap
 import os
 import stat as stat_
 from collections.abc import Callable, Iterable
@@ -70,7 +71,8 @@ def guess_content_type(name: str) -> str:
 
 class BufferPool:
     """Reused buffers: a fresh large allocation costs a page fault per 4 KiB each time (measured: about
-    a second of kernel time per GiB transferred before the transfers reused their buffers)."""
+    a second of kernel time per GiB transferred before the transfers reused their buffers). Large ones
+    are anonymous mmaps, so they are page-aligned, as direct I/O needs."""
 
     def __init__(self, keep: int = 64) -> None:
         self.keep = keep
@@ -78,7 +80,9 @@ class BufferPool:
 
     def get(self, size: int) -> memoryview:
         free = self.free.get(size)
-        return free.pop() if free else memoryview(bytearray(size))
+        if free:
+            return free.pop()
+        return memoryview(mmap.mmap(-1, size)) if size >= mmap.PAGESIZE else memoryview(bytearray(size))
 
     def put(self, buffer: memoryview) -> None:
         free = self.free.setdefault(len(buffer), [])

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import hashlib
 import random
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,19 @@ class S3Failure(TransferError):
     def __init__(self, operation: str, status: int, code: str, message: str) -> None:
         self.status, self.s3_code = status, code
         super().__init__(f"S3 refused {operation}: HTTP {status} {code} {message}".rstrip())
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """One request's signature from the service, usable for a while (the signer allows 15 minutes of skew)."""
+
+    amz_date: str
+    signed_headers: str
+    signature: str
+    made: float  # time.monotonic()
+
+
+PRESIGNED_FOR_SECONDS = 300.0
 
 
 def amz_now() -> str:
@@ -81,25 +95,26 @@ class SignedS3:
         payload_hash: str | None = None,
         ok: frozenset[int] = frozenset({200}),
         missing_ok: bool = False,
+        presigned: Signed | None = None,
     ) -> Reply | None:
-        """Sign and send, retrying transient failures (each attempt signed afresh); None on NoSuchUpload
-        when `missing_ok`."""
+        """Sign and send, retrying transient failures (each retry signed afresh; the first attempt may use
+        `presigned`, made by `_sign` with the same arguments); None on NoSuchUpload when `missing_ok`."""
         payload = payload_hash or hashlib.sha256(body).hexdigest()
         query = canonical_query(params)
         attempt = 0
         while True:
             attempt += 1
-            amz_date = amz_now()
-            headers = {"host": self.host, "x-amz-date": amz_date, **(extra_headers or {})}
-            canonical, signed = canonical_request(method, self.path, query, headers, payload)
-            signature = await self.api.sign(
-                self.upload, string_to_sign(amz_date, self.upload.region, canonical), amz_date, canonical
-            )
+            if attempt == 1 and presigned is not None and time.monotonic() - presigned.made < PRESIGNED_FOR_SECONDS:
+                signed = presigned
+            else:
+                signed = await self._sign(method, query, extra_headers, payload)
+            amz_date = signed.amz_date
             credential = f"{self.upload.access_key_id}/{amz_date[:8]}/{self.upload.region}/s3/aws4_request"
-            send_headers = {k: v for k, v in headers.items() if k != "host"}
+            send_headers = {"x-amz-date": amz_date, **(extra_headers or {})}
             send_headers["x-amz-content-sha256"] = payload
             send_headers["authorization"] = (
-                f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={signed}, Signature={signature}"
+                f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={signed.signed_headers}, "
+                f"Signature={signed.signature}"
             )
             url = f"{self.upload.s3_url.rstrip('/')}{self.path}?{query}"
             try:
@@ -118,6 +133,15 @@ class SignedS3:
                     raise S3Failure(operation, response.status, code, message)
             await asyncio.sleep(min(0.5 * 2**attempt, 30.0) * (0.5 + random.random()))  # noqa: S311
 
+    async def _sign(self, method: str, query: str, extra_headers: Mapping[str, str] | None, payload: str) -> Signed:
+        amz_date = amz_now()
+        headers = {"host": self.host, "x-amz-date": amz_date, **(extra_headers or {})}
+        canonical, signed_headers = canonical_request(method, self.path, query, headers, payload)
+        signature = await self.api.sign(
+            self.upload, string_to_sign(amz_date, self.upload.region, canonical), amz_date, canonical
+        )
+        return Signed(amz_date, signed_headers, signature, time.monotonic())
+
     async def initiate(self) -> str:
         response = await self._send(
             "CreateMultipartUpload",
@@ -131,15 +155,22 @@ class SignedS3:
             raise TransferError("S3 answered CreateMultipartUpload without an UploadId")
         return upload_id
 
-    async def put_part(self, s3_upload_id: str, number: int, data: bytes | memoryview, md5_hex: str) -> str:
-        md5_b64 = base64.b64encode(bytes.fromhex(md5_hex)).decode()
+    async def sign_part(self, s3_upload_id: str, number: int, md5_hex: str) -> Signed:
+        """The signature `put_part` needs, obtained ahead (e.g. while waiting for a free connection)."""
+        query = canonical_query({"partNumber": str(number), "uploadId": s3_upload_id})
+        return await self._sign("PUT", query, {"content-md5": _b64(md5_hex)}, UNSIGNED_PAYLOAD)
+
+    async def put_part(
+        self, s3_upload_id: str, number: int, data: bytes | memoryview, md5_hex: str, presigned: Signed | None = None
+    ) -> str:
         response = await self._send(
             f"UploadPart {number}",
             "PUT",
             {"partNumber": str(number), "uploadId": s3_upload_id},
             data,
-            extra_headers={"content-md5": md5_b64},
+            extra_headers={"content-md5": _b64(md5_hex)},
             payload_hash=UNSIGNED_PAYLOAD,
+            presigned=presigned,
         )
         assert response is not None
         etag = response.headers.get("etag", "").strip('"').lower()
@@ -191,6 +222,10 @@ class SignedS3:
         await self._send(
             "AbortMultipartUpload", "DELETE", {"uploadId": s3_upload_id}, ok=frozenset({200, 204}), missing_ok=True
         )
+
+
+def _b64(md5_hex: str) -> str:
+    return base64.b64encode(bytes.fromhex(md5_hex)).decode()
 
 
 def _xml(content: bytes) -> ET.Element:

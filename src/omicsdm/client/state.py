@@ -50,7 +50,7 @@ class UploadState:
     size: int
     mtime_ns: int
     inode: int
-    sha256: str
+    sha256: str | None  # None until known: hashed while the parts are sent, declared at completion
     upload_id: str | None = None
     object_key: str | None = None
     part_size: int | None = None

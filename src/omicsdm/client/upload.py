@@ -1,9 +1,11 @@
 """Multipart uploads straight to S3, each request signed by the service: parallel, streamed from disk,
 resumable, checked.
 
-Per file: SHA-256 of the whole file (streamed) -> POST /api/uploads -> Initiate -> parts in parallel,
-each with its Content-MD5 -> Complete in S3 -> POST /api/uploads/{id}/complete with the part MD5s, so
-the service checks the multipart ETag against them. A rerun after an interruption finds the pending
+Per file: POST /api/uploads -> Initiate -> parts in parallel, each with its Content-MD5, while the
+SHA-256 of the whole file is computed from the same buffers in file order -> Complete in S3 -> POST
+/api/uploads/{id}/complete with the part MD5s (the service checks the multipart ETag against them) and
+the SHA-256. The file is hashed before the upload only when a version of the same name and size
+exists, since then an unchanged file need not be sent at all. A rerun after an interruption finds the pending
 upload (the service answers `resumed`), lists the parts S3 already holds, checks each against the local
 bytes and sends only the missing ones. A rerun after success skips files whose latest version already
 has the same size and SHA-256.
@@ -12,6 +14,7 @@ has the same size and SHA-256.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +24,7 @@ from pathlib import Path
 from omicsdm.client.api import ApiClient, FileQuery
 from omicsdm.client.concurrency import run_all
 from omicsdm.client.errors import ApiError, ClientError, ExitCode, IntegrityError
+from omicsdm.client.hashing import InOrderSha256
 from omicsdm.client.local import (
     READ_BLOCK,
     BufferPool,
@@ -68,8 +72,29 @@ class _Job:
     s3: SignedS3
     s3_upload_id: str
     fd: int
-    mtime_ns: int  # when the file was hashed; a change since then means the SHA-256 may not be its own
+    mtime_ns: int  # when the upload began; a change since then means the SHA-256 may not be its own
+    sha256: InOrderSha256 | None  # None when the SHA-256 was computed before the upload
+    hashing: asyncio.Task[str] | None  # sha256.run()
     md5s: dict[int, str] = field(default_factory=dict)
+
+
+class _Turns:
+    """Lets part numbers through in their listed order. No deadlock with `Uploader._ready`: numbers are
+    taken in order and queue for it in order, so the next number of some file always holds a permit."""
+
+    def __init__(self, numbers: Sequence[int]) -> None:
+        self.order = {number: i for i, number in enumerate(numbers)}
+        self.up = 0
+        self.changed = asyncio.Condition()
+
+    async def wait(self, number: int) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.up == self.order[number])
+
+    async def next(self) -> None:
+        async with self.changed:
+            self.up += 1
+            self.changed.notify_all()
 
 
 class _Restart(Exception):
@@ -101,8 +126,11 @@ class Uploader:
         self.wire = wire or Wire()
         self.on_part = on_part
         self._slots = asyncio.Semaphore(self.parallel)  # parts in flight, over all files
+        # Parts read and hashed, over all files: one more than in flight, so the next part's read and MD5
+        # happen while the others are being sent, and a free slot never waits for them.
+        self._ready = asyncio.Semaphore(self.parallel + 1)
         self._hashing = asyncio.Semaphore(2)  # whole-file hashes at once (disks prefer few streams)
-        self._buffers = BufferPool(keep=self.parallel * 2)
+        self._buffers = BufferPool(keep=self.parallel * 2 + 1)
         self._total: ProgressTask | None = None
 
     async def aclose(self) -> None:
@@ -167,6 +195,12 @@ class Uploader:
         key = self.store.key(self.api.server, dataset_id, source.name, real, stat)
         state = self.store.load(key)
         if state is None:
+            state = UploadState(
+                self.api.server, str(dataset_id), source.name, str(real), stat.st_size, stat.st_mtime_ns,
+                stat.st_ino, None,
+            )  # fmt: skip
+        maybe_unchanged = latest is not None and latest.size == stat.st_size and latest.sha256 is not None
+        if state.sha256 is None and maybe_unchanged:
             async with self._hashing:
                 task = self.progress.task(f"sha256 {source.name}", stat.st_size)
                 try:
@@ -175,11 +209,8 @@ class Uploader:
                     raise ClientError(f"cannot read {source.path}: {exc.strerror or exc}", ExitCode.LOCAL_IO) from exc
                 finally:
                     task.close()
-            state = UploadState(
-                self.api.server, str(dataset_id), source.name, str(real), stat.st_size, stat.st_mtime_ns,
-                stat.st_ino, sha256,
-            )  # fmt: skip
-        if latest is not None and latest.size == stat.st_size and latest.sha256 == state.sha256:
+            state.sha256 = sha256
+        if maybe_unchanged and latest is not None and latest.sha256 == state.sha256:
             result.status, result.version = "unchanged", None
             self.progress.note(f"unchanged: {source.name} (version {latest.version} has the same SHA-256)")
             if self._total:
@@ -235,6 +266,8 @@ class Uploader:
             fd = os.open(source.path, os.O_RDONLY)
         except OSError as exc:
             raise ClientError(f"cannot read {source.path}: {exc.strerror or exc}", ExitCode.LOCAL_IO) from exc
+        sha256 = InOrderSha256(fd, size, self._buffers) if state.sha256 is None else None
+        hashing = asyncio.create_task(sha256.run()) if sha256 else None
         try:
             if known is None:
                 try:
@@ -247,10 +280,10 @@ class Uploader:
                     raise
                 state.s3_upload_id = known
                 self.store.save(key, state)
-                job = _Job(source, size, upload, s3, known, fd, state.mtime_ns)
+                job = _Job(source, size, upload, s3, known, fd, state.mtime_ns, sha256, hashing)
                 have: dict[int, str] = {}
             else:
-                job = _Job(source, size, upload, s3, known, fd, state.mtime_ns)
+                job = _Job(source, size, upload, s3, known, fd, state.mtime_ns, sha256, hashing)
                 try:
                     listed = await s3.list_parts(known)
                 except ApiError as exc:
@@ -269,13 +302,28 @@ class Uploader:
                 await self._send_parts(job, missing, task, result)
             finally:
                 task.close()
+            digest = await self._whole_file_sha256(job)
             await self._unchanged_since_hashing(job)
             if not await s3.complete(known, [job.md5s[n] for n in range(1, upload.part_count + 1)]):
                 self.progress.note(f"{source.name}: S3 no longer knows the multipart upload; asking the service")
-            result.version = await self._complete(job)
+            result.version = await self._complete(job, digest)
             result.status = "uploaded"
         finally:
+            if hashing is not None and not hashing.done():
+                hashing.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await hashing
             os.close(fd)
+
+    async def _whole_file_sha256(self, job: _Job) -> str | None:
+        """The SHA-256 to declare at completion (None when it was declared at start)."""
+        if job.sha256 is None or job.hashing is None:
+            return None
+        job.sha256.close()
+        try:
+            return await job.hashing
+        except OSError as exc:
+            raise ClientError(f"cannot read {job.source.path}: {exc.strerror or exc}", ExitCode.LOCAL_IO) from exc
 
     def _span(self, job: _Job, number: int) -> tuple[int, int]:
         offset = (number - 1) * job.upload.part_size
@@ -292,6 +340,8 @@ class Uploader:
                 md5 = await asyncio.to_thread(md5_of_range, job.fd, offset, length, scratch)
             finally:
                 self._buffers.put(scratch)
+            if job.sha256:
+                job.sha256.on_disk(offset, offset + length)  # read once now: the hash finds it in the page cache
             if have[number] == md5:
                 job.md5s[number] = md5
                 task.advance(length)
@@ -304,9 +354,11 @@ class Uploader:
         return [n for n in range(1, job.upload.part_count + 1) if n not in job.md5s]
 
     async def _send_parts(self, job: _Job, numbers: list[int], task: ProgressTask, result: UploadResult) -> None:
+        turns = _Turns(numbers)  # parts take a connection in order, however their preparation went
+
         async def send(number: int) -> None:
             offset, length = self._span(job, number)
-            async with self._slots:
+            async with self._ready:
                 buffer = self._buffers.get(job.upload.part_size)
                 try:
                     data = buffer[:length]
@@ -314,7 +366,17 @@ class Uploader:
                         md5 = await asyncio.to_thread(read_part_md5, job.fd, offset, data)
                     except OSError as exc:
                         raise ClientError(f"cannot read {job.source.path}: {exc}", ExitCode.LOCAL_IO) from exc
-                    await job.s3.put_part(job.s3_upload_id, number, data, md5)
+                    if job.sha256:
+                        job.sha256.lend(offset, data)  # hashed from this buffer while the part is sent
+                    try:
+                        signed = await job.s3.sign_part(job.s3_upload_id, number, md5)
+                        await turns.wait(number)
+                        async with self._slots:
+                            await turns.next()
+                            await job.s3.put_part(job.s3_upload_id, number, data, md5, signed)
+                    finally:
+                        if job.sha256:
+                            await job.sha256.reclaim(offset)
                 finally:
                     self._buffers.put(buffer)
             job.md5s[number] = md5
@@ -325,17 +387,19 @@ class Uploader:
             if self.on_part:
                 self.on_part(job.source, number)
 
-        await self._run_workers(numbers, send)
+        await self._run_workers(numbers, send, self.parallel + 1)
 
-    async def _run_workers(self, numbers: list[int], work: Callable[[int], Awaitable[None]]) -> None:
-        """`parallel` workers taking part numbers in order (so parts land roughly in order)."""
+    async def _run_workers(
+        self, numbers: list[int], work: Callable[[int], Awaitable[None]], workers: int | None = None
+    ) -> None:
+        """Workers (`parallel` unless said) taking part numbers in order (so parts land roughly in order)."""
         queue = iter(numbers)
 
         async def worker() -> None:
             for number in queue:
                 await work(number)
 
-        await run_all(worker() for _ in range(min(self.parallel, len(numbers))))
+        await run_all(worker() for _ in range(min(workers or self.parallel, len(numbers))))
 
     async def _finish_without_parts(self, job: _Job, result: UploadResult, *, allow_restart: bool) -> None:
         numbers = list(range(1, job.upload.part_count + 1))
@@ -347,11 +411,14 @@ class Uploader:
                 job.md5s[number] = await asyncio.to_thread(md5_of_range, job.fd, offset, length, scratch)
             finally:
                 self._buffers.put(scratch)
+            if job.sha256:
+                job.sha256.on_disk(offset, offset + length)
 
         await self._run_workers(numbers, md5)
+        digest = await self._whole_file_sha256(job)
         await self._unchanged_since_hashing(job)
         try:
-            result.version = await self._complete(job)
+            result.version = await self._complete(job, digest)
         except ApiError as exc:
             if allow_restart and exc.reason == "not-in-s3":
                 raise _Restart("its multipart upload is gone from S3") from exc
@@ -367,10 +434,10 @@ class Uploader:
                 "once it is complete."
             )
 
-    async def _complete(self, job: _Job) -> Version:
+    async def _complete(self, job: _Job, sha256: str | None) -> Version:
         md5s = [job.md5s[n] for n in range(1, job.upload.part_count + 1)]
         try:
-            return await self.api.complete_upload(job.upload.id, md5s)
+            return await self.api.complete_upload(job.upload.id, md5s, sha256=sha256)
         except ApiError as exc:
             if exc.reason in INTEGRITY_REASONS:
                 raise IntegrityError(f"{job.source.name}: the service refused the upload: {exc.message}") from exc

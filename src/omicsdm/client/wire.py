@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -43,10 +43,13 @@ class Stream(Protocol):
 
     async def read(self) -> bytes: ...
 
-    def chunks(self, buffer: memoryview) -> AsyncIterator[memoryview]: ...
+    def chunks(self, supply: Supply) -> AsyncIterator[tuple[memoryview, int]]: ...
 
 
 Key = tuple[str, str, int]
+# Buffers for a streamed body: each piece arrives in a buffer from `supply()`, filled from its start, and
+# is yielded as (buffer, length); the buffer is the consumer's from then on (to write, hash, pool).
+Supply = Callable[[], memoryview]
 
 
 class _Connection(asyncio.BufferedProtocol):
@@ -253,39 +256,45 @@ class _Connection(asyncio.BufferedProtocol):
             await self.wait()
         return _dechunk(bytes(self.raw)) if self.chunked else bytes(self.raw)
 
-    async def read_into(self, buffer: memoryview) -> AsyncIterator[memoryview]:
-        """The body in pieces written straight into `buffer` (each valid until the next one)."""
+    async def read_into(self, supply: Supply) -> AsyncIterator[tuple[memoryview, int]]:
+        """The body in pieces that the kernel writes straight into buffers from `supply()`."""
         if self.chunked:
-            body = await self.read_all()
-            for start in range(0, len(body), len(buffer)):
+            body = memoryview(await self.read_all())
+            start = 0
+            while start < len(body):
+                buffer = supply()
                 piece = body[start : start + len(buffer)]
                 buffer[: len(piece)] = piece
-                yield buffer[: len(piece)]
+                start += len(piece)
+                yield buffer, len(piece)
             return
         pending, self.pending = self.pending, b""
         if self.remaining >= 0:
             pending = pending[: self.remaining]
             self.remaining -= len(pending)
-        self.sink, self.sink_pos, self.phase = buffer, 0, "done" if self.eof else "sink"
+        self.sink, self.sink_pos, self.phase = supply(), 0, "done" if self.eof else "sink"
         while pending:  # bytes that came with the headers
-            take = pending[: len(buffer) - self.sink_pos]
-            buffer[self.sink_pos : self.sink_pos + len(take)] = take
+            take = pending[: len(self.sink) - self.sink_pos]
+            self.sink[self.sink_pos : self.sink_pos + len(take)] = take
             self.sink_pos += len(take)
             pending = pending[len(take) :]
-            if self.sink_pos == len(buffer):
-                yield buffer[: self.sink_pos]
-                self.sink_pos = 0
+            if self.sink_pos == len(self.sink):
+                full, self.sink, self.sink_pos = self.sink, supply(), 0
+                yield full, len(full)
         while True:
             if self.remaining == 0 or self.phase == "done":
                 break
-            if self.sink_pos < len(buffer):
+            if self.sink_pos < len(self.sink):
                 self.resume()
                 await self.wait()
             if self.sink_pos:
-                yield buffer[: self.sink_pos]
-                self.sink_pos = 0
+                full, filled = self.sink, self.sink_pos
+                self.sink, self.sink_pos = supply(), 0
+                if self.remaining != 0:
+                    self.resume()  # the next piece arrives while the consumer handles this one
+                yield full, filled
         if self.sink_pos:
-            yield buffer[: self.sink_pos]
+            yield self.sink, self.sink_pos
         self.phase, self.sink = "done", None
         self.resume()  # so an idle connection notices when the server closes it
 
@@ -311,8 +320,8 @@ class _Stream:
     async def read(self) -> bytes:
         return await self._connection.read_all()
 
-    def chunks(self, buffer: memoryview) -> AsyncIterator[memoryview]:
-        return self._connection.read_into(buffer)
+    def chunks(self, supply: Supply) -> AsyncIterator[tuple[memoryview, int]]:
+        return self._connection.read_into(supply)
 
 
 class Wire:
@@ -451,8 +460,8 @@ class _HttpxStream:
     async def read(self) -> bytes:
         return await self._response.aread()
 
-    async def chunks(self, buffer: memoryview) -> AsyncIterator[memoryview]:
-        filled = 0
+    async def chunks(self, supply: Supply) -> AsyncIterator[tuple[memoryview, int]]:
+        buffer, filled = supply(), 0
         async for piece in self._response.aiter_raw():
             view = memoryview(piece)
             while view:
@@ -461,10 +470,10 @@ class _HttpxStream:
                 filled += take
                 view = view[take:]
                 if filled == len(buffer):
-                    yield buffer[:filled]
-                    filled = 0
+                    yield buffer, filled
+                    buffer, filled = supply(), 0
         if filled:
-            yield buffer[:filled]
+            yield buffer, filled
 
 
 def _chunked_complete(raw: bytearray) -> bool:

@@ -71,3 +71,11 @@ class UploadComplete(BaseModel):
     part_md5s: list[HexMd5] | None = Field(
         None, max_length=10_000, description="Hex MD5 of each part in order; checked against the S3 multipart ETag"
     )
+    sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description=(
+            "Hex SHA-256 of the whole file, when it was not declared at start (a client can hash while it "
+            "sends); must equal the declared one if both are given"
+        ),
+    )

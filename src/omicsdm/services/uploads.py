@@ -154,6 +154,12 @@ async def complete(
     if found is None or not can_manage_dataset(principal, found[0]):
         raise Forbidden("you may no longer upload to this dataset")
 
+    if data.sha256 is not None and upload.sha256 not in (None, data.sha256):
+        raise Conflict(
+            f"the SHA-256 given at completion ({data.sha256}) differs from the one declared at start "
+            f"({upload.sha256}); nothing recorded",
+            reason="checksum-mismatch",
+        )
     info = await storage.head(upload.object_key)
     if info is None:
         ids = [upload.s3_upload_id] if upload.s3_upload_id else await storage.multipart_upload_ids(upload.object_key)
@@ -189,7 +195,7 @@ async def complete(
             s3_version_id=info.version_id,
             size=info.size,
             etag=info.etag,
-            sha256=upload.sha256,
+            sha256=upload.sha256 or data.sha256,
             content_type=upload.content_type,
             checksum_state=state,
             submitted_by=upload.created_by,
