@@ -114,6 +114,7 @@ class Uploader:
         progress: Progress | None = None,
         wire: Wire | None = None,
         on_part: Callable[[Source, int], None] | None = None,
+        read_ahead: int = 1,
     ) -> None:
         self.api = api
         self.parallel = max(1, parallel)
@@ -126,11 +127,12 @@ class Uploader:
         self.wire = wire or Wire()
         self.on_part = on_part
         self._slots = asyncio.Semaphore(self.parallel)  # parts in flight, over all files
-        # Parts read and hashed, over all files: one more than in flight, so the next part's read and MD5
-        # happen while the others are being sent, and a free slot never waits for them.
-        self._ready = asyncio.Semaphore(self.parallel + 1)
+        # Parts read and hashed, over all files: `read_ahead` more than in flight, so the next part's read
+        # and MD5 happen while the others are being sent, and a free slot never waits for them.
+        self.read_ahead = max(0, read_ahead)
+        self._ready = asyncio.Semaphore(self.parallel + self.read_ahead)
         self._hashing = asyncio.Semaphore(2)  # whole-file hashes at once (disks prefer few streams)
-        self._buffers = BufferPool(keep=self.parallel * 2 + 1)
+        self._buffers = BufferPool(keep=self.parallel * 2 + self.read_ahead)
         self._total: ProgressTask | None = None
 
     async def aclose(self) -> None:
@@ -387,7 +389,7 @@ class Uploader:
             if self.on_part:
                 self.on_part(job.source, number)
 
-        await self._run_workers(numbers, send, self.parallel + 1)
+        await self._run_workers(numbers, send, self.parallel + self.read_ahead)
 
     async def _run_workers(
         self, numbers: list[int], work: Callable[[int], Awaitable[None]], workers: int | None = None

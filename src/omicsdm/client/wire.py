@@ -272,29 +272,35 @@ class _Connection(asyncio.BufferedProtocol):
         if self.remaining >= 0:
             pending = pending[: self.remaining]
             self.remaining -= len(pending)
-        self.sink, self.sink_pos, self.phase = supply(), 0, "done" if self.eof else "sink"
+        sink = supply()
+        self.sink, self.sink_pos, self.phase = sink, 0, "done" if self.eof else "sink"
         while pending:  # bytes that came with the headers
-            take = pending[: len(self.sink) - self.sink_pos]
-            self.sink[self.sink_pos : self.sink_pos + len(take)] = take
+            take = pending[: len(sink) - self.sink_pos]
+            sink[self.sink_pos : self.sink_pos + len(take)] = take
             self.sink_pos += len(take)
             pending = pending[len(take) :]
-            if self.sink_pos == len(self.sink):
-                full, self.sink, self.sink_pos = self.sink, supply(), 0
+            if self.sink_pos == len(sink):
+                full, sink = sink, supply()
+                self.sink, self.sink_pos = sink, 0
                 yield full, len(full)
         while True:
             if self.remaining == 0 or self.phase == "done":
                 break
-            if self.sink_pos < len(self.sink):
+            if self.sink_pos < len(sink):
                 self.resume()
                 await self.wait()
             if self.sink_pos:
-                full, filled = self.sink, self.sink_pos
-                self.sink, self.sink_pos = supply(), 0
-                if self.remaining != 0:
+                full, filled = sink, self.sink_pos
+                self.sink_pos = 0
+                if self.remaining != 0 and self.phase != "done":
+                    sink = supply()
+                    self.sink = sink
                     self.resume()  # the next piece arrives while the consumer handles this one
+                else:
+                    self.sink = None  # that was the last piece: no buffer taken for nothing
                 yield full, filled
         if self.sink_pos:
-            yield self.sink, self.sink_pos
+            yield sink, self.sink_pos
         self.phase, self.sink = "done", None
         self.resume()  # so an idle connection notices when the server closes it
 
