@@ -5,10 +5,10 @@ Per file: POST /api/uploads -> Initiate -> parts in parallel, each with its Cont
 SHA-256 of the whole file is computed from the same buffers in file order -> Complete in S3 -> POST
 /api/uploads/{id}/complete with the part MD5s (the service checks the multipart ETag against them) and
 the SHA-256. The file is hashed before the upload only when a version of the same name and size
-exists, since then an unchanged file need not be sent at all. A rerun after an interruption finds the pending
-upload (the service answers `resumed`), lists the parts S3 already holds, checks each against the local
-bytes and sends only the missing ones. A rerun after success skips files whose latest version already
-has the same size and SHA-256.
+exists, since then an unchanged file need not be sent at all. A rerun after an interruption finds the
+pending upload (the service answers `resumed`), lists the parts S3 already holds, checks each against
+the local bytes and sends only the missing ones. A rerun after success skips files whose latest
+version already has the same size and SHA-256.
 """
 
 from __future__ import annotations
