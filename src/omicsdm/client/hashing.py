@@ -17,6 +17,7 @@ after the transfer is never needed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 
 from omicsdm.client.local import READ_BLOCK, BufferPool, hash_range_into
@@ -36,6 +37,7 @@ class InOrderSha256:
         self._arrived = asyncio.Event()
         self._moved = asyncio.Event()
         self._closed = False
+        self._task: asyncio.Task[str] | None = None
 
     # --- what the workers hand over -------------------------------------------------------------
 
@@ -83,6 +85,23 @@ class InOrderSha256:
             await self._moved.wait()
 
     # --- the hash -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the hash in the background (for callers that need no `admit`: see `finish`)."""
+        self._task = asyncio.create_task(self.run())
+
+    async def finish(self) -> str:
+        """Nothing more will be handed over: the digest, once the hash has caught up."""
+        assert self._task is not None, "start() first"
+        self.close()
+        return await self._task
+
+    async def stop(self) -> None:
+        """Abandon a started hash (the transfer failed)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
 
     async def run(self) -> str:
         while self.hashed < self.size:

@@ -14,7 +14,6 @@ version already has the same size and SHA-256.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -73,8 +72,7 @@ class _Job:
     s3_upload_id: str
     fd: int
     mtime_ns: int  # when the upload began; a change since then means the SHA-256 may not be its own
-    sha256: InOrderSha256 | None  # None when the SHA-256 was computed before the upload
-    hashing: asyncio.Task[str] | None  # sha256.run()
+    sha256: InOrderSha256 | None  # running while the parts go; None when the SHA-256 was computed before
     md5s: dict[int, str] = field(default_factory=dict)
 
 
@@ -269,7 +267,8 @@ class Uploader:
         except OSError as exc:
             raise ClientError(f"cannot read {source.path}: {exc.strerror or exc}", ExitCode.LOCAL_IO) from exc
         sha256 = InOrderSha256(fd, size, self._buffers) if state.sha256 is None else None
-        hashing = asyncio.create_task(sha256.run()) if sha256 else None
+        if sha256:
+            sha256.start()
         try:
             if known is None:
                 try:
@@ -282,10 +281,10 @@ class Uploader:
                     raise
                 state.s3_upload_id = known
                 self.store.save(key, state)
-                job = _Job(source, size, upload, s3, known, fd, state.mtime_ns, sha256, hashing)
+                job = _Job(source, size, upload, s3, known, fd, state.mtime_ns, sha256)
                 have: dict[int, str] = {}
             else:
-                job = _Job(source, size, upload, s3, known, fd, state.mtime_ns, sha256, hashing)
+                job = _Job(source, size, upload, s3, known, fd, state.mtime_ns, sha256)
                 try:
                     listed = await s3.list_parts(known)
                 except ApiError as exc:
@@ -311,19 +310,16 @@ class Uploader:
             result.version = await self._complete(job, digest)
             result.status = "uploaded"
         finally:
-            if hashing is not None and not hashing.done():
-                hashing.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await hashing
+            if sha256:
+                await sha256.stop()
             os.close(fd)
 
     async def _whole_file_sha256(self, job: _Job) -> str | None:
         """The SHA-256 to declare at completion (None when it was declared at start)."""
-        if job.sha256 is None or job.hashing is None:
+        if job.sha256 is None:
             return None
-        job.sha256.close()
         try:
-            return await job.hashing
+            return await job.sha256.finish()
         except OSError as exc:
             raise ClientError(f"cannot read {job.source.path}: {exc.strerror or exc}", ExitCode.LOCAL_IO) from exc
 
