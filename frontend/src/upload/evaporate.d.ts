@@ -29,7 +29,11 @@ declare module "evaporate" {
     progressIntervalMS?: number;
     s3FileCacheHoursAgo?: number | null;
     localTimeOffset?: number;
-    signParams?: Record<string, string>;
+    /** Extra query parameters of every signer request (values may be functions called per request). */
+    signParams?: Record<string, string | (() => string)>;
+    /** Request headers of every signer request; per file only through add()'s second argument. */
+    signHeaders?: Record<string, string | (() => string)>;
+    xhrWithCredentials?: boolean;
   }
 
   export interface AddConfig {

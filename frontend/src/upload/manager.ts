@@ -2,10 +2,20 @@
 // and tells the service when S3 has the whole object.
 import Evaporate, { type ProgressStats } from "evaporate";
 
-import { ApiError, api, errorMessage, serverTimeOffsetMs } from "../api/client";
+import {
+  ApiError,
+  api,
+  describeProblem,
+  errorMessage,
+  isTemporary,
+  parseRetryAfter,
+  problemFromBody,
+  serverTimeOffsetMs,
+  unavailablePart,
+} from "../api/client";
 import type { Upload, UploadCompleted } from "../api/types";
 import { md5Base64, prepareHashing, sha256Hex } from "./hashing";
-import { fingerprint, forgetPending, forgetUpload, rememberPending } from "./resume";
+import { dropLegacySignParams, fingerprint, forgetPending, forgetUpload, rememberPending } from "./resume";
 
 export type UploadStatus =
   | "queued"
@@ -36,6 +46,7 @@ export interface UploadItem {
   lastProgressAt: number;
   lastWarning?: string;
   signerRefusal?: string;
+  signerTrouble?: string; // the signer's last temporary failure (EvaporateJS retries those itself)
   fileKey?: string;
   evaporate?: Evaporate;
   awaitingComplete?: boolean; // S3 has every byte; only the service's check is missing
@@ -45,6 +56,9 @@ const MAX_ACTIVE_FILES = 3;
 const MAX_CONCURRENT_PARTS = 4;
 let maxConcurrentParts = MAX_CONCURRENT_PARTS;
 let requestedPartSize: number | undefined; // undefined: the service's default
+/** Attempts of POST …/complete while the service answers 503 (or cannot be reached) before the row fails. */
+const COMPLETE_ATTEMPTS = 5;
+const COMPLETE_MAX_WAIT_SECONDS = 60;
 const ACTIVE: UploadStatus[] = ["starting", "uploading", "pausing", "completing"];
 export const FINISHED: UploadStatus[] = ["done", "failed", "cancelled"];
 
@@ -179,6 +193,7 @@ function describeFailure(item: UploadItem, reason: unknown): string {
 }
 
 async function start(item: UploadItem): Promise<void> {
+  dropLegacySignParams();
   update(item, { status: "starting", message: "Preparing…" });
   const fp = fingerprint(item.file, item.name, item.datasetId);
   let upload: Upload;
@@ -243,15 +258,29 @@ async function start(item: UploadItem): Promise<void> {
       beforeSigner: (xhr: XMLHttpRequest) => {
         // readystatechange, not load: EvaporateJS rejects on readyState 4, before `load` would fire.
         xhr.addEventListener("readystatechange", () => {
-          if (xhr.readyState === 4 && (xhr.status === 401 || xhr.status === 403)) {
+          if (xhr.readyState !== 4) return;
+          if (xhr.status === 200) {
+            item.signerTrouble = undefined;
+          } else if (xhr.status === 401 || xhr.status === 403) {
+            // Fatal in EvaporateJS: the row shows the service's reason.
             item.signerRefusal = problemDetail(xhr.responseText);
+          } else if (xhr.status > 0) {
+            // Not a refusal (a 503 while the database is down, …): EvaporateJS retries it with backoff;
+            // remembered only to explain a stall.
+            const problem = problemFromBody(xhr.status, xhr.statusText, xhr.responseText);
+            item.signerTrouble = describeProblem(problem, retryAfterOf(xhr));
           }
         });
       },
     }, {
-      // Per-file signing parameters belong in add()'s second argument: EvaporateJS 2.1.4 reads
-      // FileUpload.signParams from the merged config and ignores the one in the file object.
-      signParams: upload.sign_params,
+      // Per-file signing settings belong in add()'s second argument (config overrides): EvaporateJS 2.1.4
+      // reads FileUpload.signParams and the signer's request headers from the merged config
+      // (`fileUpload.con.signHeaders`) and ignores both in the file object. The upload token travels
+      // only as the X-Upload-Token header, never in the signer's query string (which access logs keep):
+      // signParams is set to {} explicitly because 2.1.4 merges the overrides into the shared instance
+      // config, so nothing from an earlier add() can linger there.
+      signHeaders: upload.sign_headers,
+      signParams: {},
     });
   } catch (reason) {
     if (!FINISHED.includes(item.status as UploadStatus)) {
@@ -265,11 +294,43 @@ async function start(item: UploadItem): Promise<void> {
   await finish(item, upload, fp);
 }
 
+function retryAfterOf(xhr: XMLHttpRequest): number | undefined {
+  return parseRetryAfter(xhr.getResponseHeader("Retry-After"));
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => window.setTimeout(resolve, ms));
+
+/** POST …/complete, repeated with backoff (honouring Retry-After) while the service is temporarily down. */
+async function completeWithRetry(item: UploadItem, upload: Upload): Promise<UploadCompleted | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api.post<UploadCompleted>(`/api/uploads/${upload.id}/complete`, {});
+    } catch (err) {
+      const temporary = err instanceof ApiError ? isTemporary(err.problem) : err instanceof TypeError;
+      if (!temporary || attempt >= COMPLETE_ATTEMPTS) throw err;
+      const backoff = 2 ** attempt; // 2, 4, 8, 16 s
+      const retryAfter = err instanceof ApiError ? err.retryAfter : undefined;
+      const wait = Math.min(COMPLETE_MAX_WAIT_SECONDS, Math.max(retryAfter ?? 0, backoff));
+      const part = err instanceof ApiError ? unavailablePart(err.problem) : undefined;
+      const why =
+        err instanceof ApiError
+          ? `The service is temporarily unavailable${part ? ` (${part})` : ""}`
+          : "The service cannot be reached";
+      update(item, { message: `${why}; checking the stored object again in ${wait} s…` });
+      await sleep(wait * 1000);
+      // Cancelled (or otherwise finished) while waiting: stop here.
+      if (item.status !== "completing") return undefined;
+      update(item, { message: "Checking the stored object…" });
+    }
+  }
+}
+
 /** All bytes are in S3: ask the service to check them and record the version (idempotent, so retryable). */
 async function finish(item: UploadItem, upload: Upload, fp: string): Promise<void> {
   update(item, { status: "completing", loaded: item.file.size, message: "Checking the stored object…", awaitingComplete: true });
   try {
-    const result = await api.post<UploadCompleted>(`/api/uploads/${upload.id}/complete`, {});
+    const result = await completeWithRetry(item, upload);
+    if (!result) return pump();
     forgetPending(fp);
     update(item, {
       status: "done",
@@ -281,10 +342,13 @@ async function finish(item: UploadItem, upload: Upload, fp: string): Promise<voi
     });
     completedListeners.forEach((fn) => fn(result, item));
   } catch (err) {
-    const again = err instanceof ApiError && (err.status === 401 || err.status >= 500);
+    // Worth a manual Retry of only this check: a lapsed login, the service down or unreachable. The service's
+    // refusals (checksum-mismatch, size-mismatch, not-in-s3, upload-expired, …) are final for this upload.
+    const again = err instanceof ApiError ? err.status === 401 || err.status >= 500 : err instanceof TypeError;
+    const hint = !again ? "" : err instanceof ApiError && err.status === 401 ? " Log in again, then Retry." : " Retry later: the bytes are not sent again.";
     update(item, {
       status: "failed",
-      message: `The service did not record the finished upload: ${errorMessage(err)}${again ? " Log in again if needed, then Retry." : ""}`,
+      message: `The service did not record the finished upload: ${errorMessage(err)}${hint}`,
     });
     if (!again) {
       forgetPending(fp);
@@ -294,6 +358,7 @@ async function finish(item: UploadItem, upload: Upload, fp: string): Promise<voi
   pump();
 }
 
+/** The signer's refusal as a sentence: its problem+json `detail`, or the start of a body that is not one. */
 function problemDetail(text: string): string {
   try {
     const body = JSON.parse(text) as { detail?: unknown };
@@ -322,7 +387,7 @@ function checkStalls(): void {
   const now = Date.now();
   for (const item of items) {
     if (item.status === "uploading" && now - item.lastProgressAt > limit) {
-      const why = item.signerRefusal || item.lastWarning;
+      const why = item.signerRefusal || item.signerTrouble || item.lastWarning;
       const text =
         `Stopped: no data reached the storage for ${stallSeconds()} s` +
         (why ? ` (last problem: ${why})` : "") +
@@ -390,6 +455,7 @@ export function retryUpload(item: UploadItem): void {
     fileKey: undefined,
     lastWarning: undefined,
     signerRefusal: undefined,
+    signerTrouble: undefined,
     resumed: false,
     awaitingComplete: false,
   });

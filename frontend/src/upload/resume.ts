@@ -49,3 +49,27 @@ export function forgetUpload(uploadId: string): void {
 export function allPending(): [string, PendingRecord][] {
   return Object.entries(read()).sort((a, b) => a[1].startedAt.localeCompare(b[1].startedAt));
 }
+
+/**
+ * EvaporateJS keeps its own resume records in localStorage.awsUploads, each with the `signParams` of the
+ * upload, and restores them when it resumes. Frontends before the X-Upload-Token header stored the upload
+ * token there, which would put it back into the signer's query string (and the access logs) on resume:
+ * strip every signParams entry. The token now comes with each (resumed) upload as a header.
+ */
+export function dropLegacySignParams(): void {
+  try {
+    const text = localStorage.getItem("awsUploads");
+    if (!text) return;
+    const uploads = JSON.parse(text) as Record<string, { signParams?: Record<string, unknown> }>;
+    let changed = false;
+    for (const record of Object.values(uploads)) {
+      if (record && record.signParams && Object.keys(record.signParams).length) {
+        record.signParams = {};
+        changed = true;
+      }
+    }
+    if (changed) localStorage.setItem("awsUploads", JSON.stringify(uploads));
+  } catch {
+    // unreadable or no localStorage: EvaporateJS then has no record to resume either
+  }
+}

@@ -1,4 +1,4 @@
-import { api } from "../api/client";
+import { api, apiErrorFrom } from "../api/client";
 import { currentToken } from "../auth/session";
 import type { DownloadLink, DownloadLinks } from "../api/types";
 
@@ -25,8 +25,12 @@ export async function manifestTsv(links: DownloadLink[]): Promise<string> {
     headers: { "Content-Type": "application/json", Authorization: `Bearer ${currentToken() ?? ""}` },
     body: JSON.stringify({ items: links.map((l) => ({ file_id: l.file_id, version: l.version })) }),
   });
-  if (!response.ok) throw new Error(`The manifest could not be made (${response.status}).`);
-  return response.text();
+  const text = await response.text();
+  if (!response.ok) {
+    const err = apiErrorFrom(response, text);
+    throw new Error(`The manifest could not be made: ${err.message}`);
+  }
+  return text;
 }
 
 export function wgetScript(links: DownloadLink[]): string {
