@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from benchmarks.harness import app_process, free_port, peak_rss_mib, services, settings_for
-from omicsdm.services.files import encode_cursor
+from omicsdm.services.cursors import encode_cursor
 
 FILES = 500_000
 VERSIONS_PER_FILE = 2  # 1,000,000 versions

@@ -7,6 +7,7 @@ import base64
 import json
 import time
 
+import asyncpg
 import httpx
 import pytest
 from joserfc import jwt
@@ -15,7 +16,7 @@ from joserfc.jwk import OctKey, RSAKey
 from omicsdm.auth.jwt import TokenVerifier
 from omicsdm.embedded.seaweedfs import S3Endpoint
 from omicsdm.settings import Settings
-from tests.conftest import app_client, make_settings
+from tests.conftest import _dsn, app_client, make_settings
 from tests.support.idp import LocalIdP
 
 PROBLEM = "application/problem+json"
@@ -192,3 +193,47 @@ def test_placeholder_secrets_refused_outside_dev_mode(database_url: str) -> None
     with pytest.raises(ValueError, match="at least 32"):
         Settings(secret_key="short-but-real", s3={"secret_access_key": "x" * 40}, auth={"oidc_issuer": "http://i"})
     assert Settings(dev_mode=True).dev_mode
+
+
+def test_audience_is_required_outside_dev_mode() -> None:
+    real = {"secret_key": "k" * 40, "s3": {"secret_access_key": "x" * 40}}
+    with pytest.raises(ValueError, match="OMICSDM_AUTH__OIDC_AUDIENCE is required"):
+        Settings(**real, auth={"oidc_issuer": "http://i"})
+    assert Settings(**real, auth={"oidc_issuer": "http://i", "oidc_audience": "omicsdm"}).auth.oidc_audience
+
+
+async def test_id_and_refresh_tokens_are_not_access_tokens(client: httpx.AsyncClient, idp: LocalIdP) -> None:
+    assert (await me(client, idp.token("frank", ["lab-a"], typ="Bearer"))).status_code == 200
+    await assert_refused(client, idp.token("frank", ["lab-a"], typ="ID"), "not an access token")
+    await assert_refused(client, idp.token("frank", ["lab-a"], typ="Refresh"), "not an access token")
+    key = idp.keys[0]
+    header = {"alg": "RS256", "kid": key.kid, "typ": "logout+jwt"}
+    await assert_refused(client, idp.token("frank", ["lab-a"], header=header), "not an access token")
+    at_jwt = {"alg": "RS256", "kid": key.kid, "typ": "at+jwt"}
+    assert (await me(client, idp.token("frank", ["lab-a"], header=at_jwt))).status_code == 200
+
+
+async def test_authorized_party_allow_list(database_url: str, s3: S3Endpoint, idp: LocalIdP, bucket: str) -> None:
+    settings = make_settings(database_url, s3, idp, bucket, auth={"oidc_allowed_clients": "omicsdm,omicsdm-cli"})
+    async with app_client(settings) as client:
+        assert (await me(client, idp.token("gina", ["lab-a"], azp="omicsdm-cli"))).status_code == 200
+        await assert_refused(client, idp.token("gina", ["lab-a"], azp="grafana"), "(azp)")
+        await assert_refused(client, idp.token("gina", ["lab-a"]), "(azp)")
+
+
+async def test_api_tokens_need_a_recent_interactive_login(
+    client: httpx.AsyncClient, idp: LocalIdP, database_url: str
+) -> None:
+    """API tokens act with the mirrored groups; a mirror older than the limit is refused until a login."""
+    user = {"Authorization": f"Bearer {idp.token('hank', ['lab-a'])}"}
+    secret = (await client.post("/api/auth/tokens", json={"name": "hpc"}, headers=user)).json()["token"]
+    assert (await me(client, secret)).status_code == 200
+    conn = await asyncpg.connect(_dsn(database_url))
+    try:
+        await conn.execute("UPDATE users SET last_seen_at = now() - interval '31 days' WHERE username = 'hank'")
+    finally:
+        await conn.close()
+    stale = await me(client, secret)
+    assert stale.status_code == 401 and stale.json()["code"] == "groups-stale", stale.text
+    assert (await me(client, idp.token("hank", ["lab-a"]))).status_code == 200  # a login refreshes the mirror
+    assert (await me(client, secret)).status_code == 200

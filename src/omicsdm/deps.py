@@ -94,7 +94,7 @@ async def get_current_user(
     credentials = oidc or token
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated("authentication required: send Authorization: Bearer <token>")
-    return await identity.resolve(session, state.verifier, credentials.credentials, state.settings.auth.admin_group)
+    return await identity.resolve(session, state.verifier, credentials.credentials, state.settings.auth)
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]

@@ -15,6 +15,9 @@ from omicsdm.errors import PROBLEM_JSON
 from omicsdm.schemas.common import Problem
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer", "minimum": 1}}
+}
 DESCRIPTIONS = {
     "400": "Bad request",
     "401": "Missing, expired or invalid credentials",
@@ -23,8 +26,10 @@ DESCRIPTIONS = {
     "409": "Conflicts with the current state",
     "413": "Too large",
     "422": "Invalid input; `errors` lists each problem",
-    "503": "A dependency is unavailable",
+    "503": "PostgreSQL, S3 or the identity provider is unavailable (`code` names it); retry after `Retry-After` seconds",
 }
+# Operations that touch neither PostgreSQL nor S3 cannot answer 503.
+NO_DEPENDENCIES = frozenset({"healthz", "getAuthConfig", "devLogin"})
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -41,9 +46,17 @@ def install_openapi(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 if operation.get("security"):
                     responses.setdefault("401", {})
+                if "requestBody" in operation:  # a body that is not JSON (or not UTF-8) at all
+                    responses.setdefault("400", {})
+                if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                    responses.setdefault("404", {})
+                if operation.get("operationId") not in NO_DEPENDENCIES:
+                    responses.setdefault("503", {"headers": RETRY_AFTER})
                 for code, response in responses.items():
                     if code.isdigit() and int(code) >= 400:
                         response["description"] = DESCRIPTIONS.get(code, response.get("description", "Error"))
+                        if code == "503":
+                            response["headers"] = RETRY_AFTER
                         response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)

@@ -73,13 +73,32 @@ class S3Settings(BaseModel):
 
 class AuthSettings(BaseModel):
     oidc_issuer: str | None = Field(None, description="Issuer (iss) of accepted OIDC access tokens.")
-    oidc_audience: str | None = Field(None, description="Audience (aud) accepted tokens must carry.")
+    oidc_audience: str | None = Field(
+        None, description="Audience (aud) accepted tokens must carry; required outside dev mode."
+    )
+    oidc_allowed_clients: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Client ids (azp) whose access tokens are accepted, e.g. omicsdm,omicsdm-cli; empty = any.",
+    )
     oidc_jwks_url: str | None = Field(None, description="JWKS URL; defaults to <issuer>/protocol/openid-connect/certs.")
     oidc_client_id: str = Field("omicsdm", description="Public client id the web frontend uses for login.")
     groups_claim: str = Field("groups", description="Claim holding the user's groups (Keycloak: groups).")
     admin_group: str = "admin"
     jwks_cache_seconds: int = Field(600, ge=1)
     upload_token_seconds: int = Field(7 * 24 * 3600, ge=60, description="Lifetime of an upload's signing token.")
+    api_token_groups_max_age_hours: int = Field(
+        30 * 24,
+        ge=1,
+        description=(
+            "API tokens act with the groups mirrored at the user's last interactive login; older mirrors are "
+            "refused until the user logs in again (web page or a JWT call)."
+        ),
+    )
+
+    @field_validator("oidc_allowed_clients", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
 
     @property
     def jwks_url(self) -> str | None:
@@ -142,6 +161,9 @@ class Settings(BaseSettings):
             raise ValueError("OMICSDM_SECRET_KEY must be at least 32 characters outside dev mode")
         if not self.auth.oidc_issuer:
             raise ValueError("OMICSDM_AUTH__OIDC_ISSUER is required outside dev mode")
+        if not self.auth.oidc_audience:
+            # Without an audience any token of the realm (issued to any client) would be accepted.
+            raise ValueError("OMICSDM_AUTH__OIDC_AUDIENCE is required outside dev mode")
         return self
 
 

@@ -37,6 +37,9 @@ class ObjectInfo:
     size: int
     etag: str
     version_id: str | None
+    content_type: str | None = None
+    content_encoding: str | None = None
+    content_disposition: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,12 @@ class Storage:
         except (BotoCoreError, OSError) as exc:
             raise StorageError(str(exc)) from exc
         return ObjectInfo(
-            size=answer["ContentLength"], etag=answer["ETag"].strip('"'), version_id=answer.get("VersionId")
+            size=answer["ContentLength"],
+            etag=answer["ETag"].strip('"'),
+            version_id=answer.get("VersionId"),
+            content_type=answer.get("ContentType"),
+            content_encoding=answer.get("ContentEncoding"),
+            content_disposition=answer.get("ContentDisposition"),
         )
 
     async def multipart_upload_ids(self, key: str) -> list[str]:
@@ -142,12 +150,18 @@ class Storage:
 
     async def pending_uploads(self, prefix: str = "") -> AsyncIterator[PendingUpload]:
         paginator = self._client.get_paginator("list_multipart_uploads")
-        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            for upload in page.get("Uploads", []):
-                yield PendingUpload(key=upload["Key"], upload_id=upload["UploadId"], initiated=upload["Initiated"])
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    yield PendingUpload(key=upload["Key"], upload_id=upload["UploadId"], initiated=upload["Initiated"])
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise StorageError(str(exc)) from exc
 
-    def presign_get(self, key: str, version_id: str | None, filename: str, expires: int, now: datetime) -> str:
-        """A GET URL for browsers (public endpoint), pinned to the version, saving under `filename`."""
+    def presign_get(
+        self, key: str, version_id: str | None, filename: str, content_type: str, expires: int, now: datetime
+    ) -> str:
+        """A GET URL for browsers (public endpoint), pinned to the version, saving under `filename` with the
+        recorded type (whatever headers the object carries)."""
         return self._presigner.get_object(
             self.bucket,
             key,
@@ -155,6 +169,7 @@ class Storage:
             now=now,
             version_id=version_id,
             content_disposition=content_disposition(filename),
+            content_type=content_type,
         )
 
     async def provision_bucket(self, cors_origins: list[str]) -> list[str]:

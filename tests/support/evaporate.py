@@ -107,7 +107,10 @@ class EvaporateClient:
         self.signer_calls += 1
         return await self.api.get(self.upload["signer_url"], params=self.signer_query(req, **kwargs))
 
-    async def send(self, req: Request, body: bytes = b"") -> httpx.Response:
+    async def send(
+        self, req: Request, body: bytes = b"", unsigned_headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """Sign through the service, then send to S3 (plus headers outside the signature, as an attacker may)."""
         signed = await self.sign(req)
         if signed.status_code != 200:
             raise SignerRefused(signed.status_code, signed.text)
@@ -115,6 +118,7 @@ class EvaporateClient:
         credential = f"{self.upload['access_key_id']}/{amz_date[:8]}/{self.upload['region']}/s3/aws4_request"
         headers = {k: v for k, v in req.headers.items() if k != "host"}
         headers["x-amz-content-sha256"] = req.payload_hash
+        headers.update(unsigned_headers or {})
         headers["authorization"] = (
             f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={';'.join(sorted(req.headers))}, "
             f"Signature={signed.text}"
@@ -123,8 +127,8 @@ class EvaporateClient:
             req.method, self.upload["s3_url"] + self.path + req.query, headers=headers, content=body
         )
 
-    async def initiate(self) -> str:
-        response = await self.send(self.request("POST", "?uploads"))
+    async def initiate(self, unsigned_headers: dict[str, str] | None = None) -> str:
+        response = await self.send(self.request("POST", "?uploads"), unsigned_headers=unsigned_headers)
         response.raise_for_status()
         match = re.search(r"<UploadId>(.+)</UploadId>", response.text)
         assert match, response.text

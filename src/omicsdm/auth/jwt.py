@@ -23,6 +23,10 @@ DEV_AUDIENCE = "omicsdm"
 LEEWAY_SECONDS = 30
 # A token naming an unknown kid may force a JWKS refetch at most this often (keys rotate rarely).
 MIN_REFRESH_INTERVAL = 1.0
+# `typ` of access tokens: the JOSE header's (RFC 9068) and Keycloak's claim. ID, refresh and logout
+# tokens of the same realm are signed with the same keys and must not pass for access tokens.
+ACCESS_TOKEN_HEADER_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
+ACCESS_TOKEN_CLAIM_TYPES = frozenset({"bearer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,9 @@ class JwksCache:
                 self._keys = KeySet.import_key_set(response.json())
             except (httpx.HTTPError, ValueError, JoseError) as exc:
                 if self._keys is None:
-                    raise Unavailable(f"identity provider keys unavailable: {exc}") from exc
+                    raise Unavailable(
+                        f"identity provider keys unavailable: {exc}", code="identity-provider-unavailable"
+                    ) from exc
             self._fetched_at = time.monotonic()
             return self._keys
 
@@ -83,13 +89,13 @@ class TokenVerifier:
         header = _unverified_header(token)
         if self._settings.dev_mode and header.get("alg") == "HS256":
             return self._verify_dev(token)
-        return await self._verify_oidc(token)
+        return await self._verify_oidc(token, header)
 
     def _verify_dev(self, token: str) -> Identity:
         claims = self._decode(token, self._dev_key, ["HS256"], DEV_ISSUER, DEV_AUDIENCE)
         return self._identity(claims, via="dev")
 
-    async def _verify_oidc(self, token: str) -> Identity:
+    async def _verify_oidc(self, token: str, header: dict[str, Any]) -> Identity:
         auth = self._settings.auth
         if self._jwks is None or not auth.oidc_issuer:
             raise NotAuthenticated("no identity provider is configured; use an API token")
@@ -102,6 +108,7 @@ class TokenVerifier:
                 claims = self._decode(token, keys, ASYMMETRIC_ALGORITHMS, auth.oidc_issuer, auth.oidc_audience)
             except _UnknownKid as exc:
                 raise NotAuthenticated("token signed with an unknown key") from exc
+        _check_access_token(header, claims, auth.oidc_allowed_clients)
         return self._identity(claims, via="oidc")
 
     def _decode(
@@ -161,6 +168,20 @@ class TokenVerifier:
 
 class _UnknownKid(Exception):
     pass
+
+
+def _check_access_token(header: dict[str, Any], claims: dict[str, Any], allowed_clients: list[str]) -> None:
+    """Refuse ID/refresh tokens and tokens issued to clients not on the allow-list (when one is set)."""
+    header_type = header.get("typ")
+    if header_type is not None and str(header_type).lower() not in ACCESS_TOKEN_HEADER_TYPES:
+        raise NotAuthenticated(f"not an access token (typ {str(header_type)[:40]!r})")
+    claim_type = claims.get("typ")
+    if claim_type is not None and str(claim_type).lower() not in ACCESS_TOKEN_CLAIM_TYPES:
+        raise NotAuthenticated(f"not an access token (typ claim {str(claim_type)[:40]!r})")
+    if allowed_clients:
+        client = claims.get("azp") or claims.get("client_id")
+        if client not in allowed_clients:
+            raise NotAuthenticated("the token was issued to a client this service does not accept (azp)")
 
 
 def _unverified_header(token: str) -> dict[str, Any]:

@@ -49,7 +49,7 @@ class UploadTokens:
             expires = int(expiry)
         except ValueError:
             return None
-        if not hmac.compare_digest(mac, self._mac(f"{upload_id}.{expiry}")):
+        if not hmac.compare_digest(mac.encode(), self._mac(f"{upload_id}.{expiry}").encode()):
             return None
         if expires < time.time():
             return None

@@ -102,13 +102,15 @@ class ApiClient:
         *,
         params: Mapping[str, str | Sequence[str]] | None = None,
         json: Any = None,
+        headers: Mapping[str, str] | None = None,
         idempotent: bool = True,
     ) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
+            delay = min(0.25 * 2**attempt, 15.0)
             try:
-                response = await self.http.request(method, path, params=params, json=json)
+                response = await self.http.request(method, path, params=params, json=json, headers=headers)
             except httpx.TransportError as exc:
                 if not idempotent or attempt > self.retries:
                     raise ClientError(f"cannot reach {self.server}: {_describe(exc)}", ExitCode.UNAVAILABLE) from exc
@@ -117,7 +119,8 @@ class ApiClient:
                     return response
                 if not (idempotent and response.status_code in RETRY_STATUSES and attempt <= self.retries):
                     raise api_error(response)
-            await asyncio.sleep(min(0.25 * 2**attempt, 15.0))
+                delay = max(delay, _retry_after(response))
+            await asyncio.sleep(delay)
 
     async def _get(self, path: str, model: type[M], params: Mapping[str, str] | None = None) -> M:
         return model.model_validate_json((await self.request("GET", path, params=params)).content)
@@ -173,13 +176,10 @@ class ApiClient:
 
     async def sign(self, upload: Upload, to_sign: str, amz_datetime: str, canonical_request: str) -> str:
         """The hex SigV4 signature of one S3 request of this upload, from the service's signer."""
-        params = {
-            "to_sign": to_sign,
-            "datetime": amz_datetime,
-            "canonical_request": canonical_request,
-            **upload.sign_params,
-        }
-        response = await self.request("GET", upload.signer_url, params=params)
+        params = {"to_sign": to_sign, "datetime": amz_datetime, "canonical_request": canonical_request}
+        if not upload.sign_headers:  # a service from before the token header
+            params.update(upload.sign_params)
+        response = await self.request("GET", upload.signer_url, params=params, headers=upload.sign_headers)
         return response.text.strip()
 
     async def complete_upload(
@@ -253,6 +253,14 @@ def api_error(response: httpx.Response) -> ApiError:
             if isinstance(errors, list) and errors:
                 detail += " (" + "; ".join(_validation_error(e) for e in errors[:5]) + ")"
     return ApiError(response.status_code, detail, problem)
+
+
+def _retry_after(response: httpx.Response, limit: float = 30.0) -> float:
+    """The service's Retry-After in seconds (bounded), or 0 when absent or not a number."""
+    try:
+        return min(max(float(response.headers.get("retry-after", "0")), 0.0), limit)
+    except ValueError:
+        return 0.0
 
 
 def _validation_error(error: Any) -> str:

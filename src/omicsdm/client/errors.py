@@ -36,7 +36,7 @@ class ApiError(ClientError):
     def __init__(self, status: int, detail: str, problem: dict[str, Any] | None = None) -> None:
         self.status = status
         self.problem = problem or {}
-        self.reason = str(self.problem.get("reason", ""))
+        self.problem_code = str(self.problem.get("code", ""))  # stable; branch on this, never on text
         super().__init__(f"HTTP {status}: {detail}", code_for_status(status))
 
 

@@ -73,6 +73,7 @@ class Upload(Model):
     access_key_id: str
     signer_url: str
     sign_params: dict[str, str]
+    sign_headers: dict[str, str] = {}
     resumed: bool = False
     # Not (yet) sent by every service version; when present a resume needs no local state.
     s3_upload_id: str | None = None

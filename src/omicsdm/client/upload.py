@@ -41,7 +41,7 @@ from omicsdm.client.wire import Wire
 
 # Errors after which the other files would fail the same way.
 FATAL_CODES = frozenset({ExitCode.AUTH, ExitCode.UNAVAILABLE})
-INTEGRITY_REASONS = frozenset({"checksum-mismatch", "size-mismatch"})
+INTEGRITY_CODES = frozenset({"checksum-mismatch", "size-mismatch", "metadata-mismatch"})
 
 
 @dataclass(slots=True)
@@ -418,7 +418,7 @@ class Uploader:
         try:
             result.version = await self._complete(job, digest)
         except ApiError as exc:
-            if allow_restart and exc.reason == "not-in-s3":
+            if allow_restart and exc.problem_code == "not-in-s3":
                 raise _Restart("its multipart upload is gone from S3") from exc
             raise
         result.status, result.parts_reused = "uploaded", job.upload.part_count
@@ -437,6 +437,6 @@ class Uploader:
         try:
             return await self.api.complete_upload(job.upload.id, md5s, sha256=sha256)
         except ApiError as exc:
-            if exc.reason in INTEGRITY_REASONS:
+            if exc.problem_code in INTEGRITY_CODES:
                 raise IntegrityError(f"{job.source.name}: the service refused the upload: {exc.message}") from exc
             raise

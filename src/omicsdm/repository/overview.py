@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, exists, func, literal, select, text, tuple_
+from sqlalchemy import DateTime, Select, exists, func, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -20,6 +20,8 @@ from omicsdm.db.models import ChecksumState, Dataset, DatasetShare, File, FileVe
 Submitter = aliased(User, name="submitter")
 Deleter = aliased(User, name="deleter")
 
+# Live files have no deletion time; keyset paging needs a value, so they sort as deleted at the epoch.
+NEVER_DELETED = datetime(1970, 1, 1, tzinfo=UTC)
 SORT_COLUMNS: dict[str, Any] = {  # column expressions by sort key
     "name": File.name,
     "version": File.version_count,
@@ -29,7 +31,7 @@ SORT_COLUMNS: dict[str, Any] = {  # column expressions by sort key
     "submitter": func.coalesce(Submitter.username, literal("")),
     "dataset": Dataset.code,
     "project": Project.code,
-    "deleted_at": File.deleted_at,
+    "deleted_at": func.coalesce(File.deleted_at, literal(NEVER_DELETED, DateTime(timezone=True))),
 }
 
 
@@ -186,6 +188,7 @@ class DownloadTarget:
     size: int
     sha256: str | None
     etag: str
+    content_type: str
 
 
 async def download_targets(
@@ -210,6 +213,7 @@ async def download_targets(
         FileVersion.size,
         FileVersion.sha256,
         FileVersion.etag,
+        FileVersion.content_type,
     )
     base = (
         select(*columns)
@@ -222,11 +226,11 @@ async def download_targets(
     found: dict[tuple[uuid.UUID, int | None], DownloadTarget] = {}
     latest = base.join(FileVersion, FileVersion.id == File.latest_version_id).where(File.id.in_(file_ids))
     for row in (await session.execute(latest)).all():
-        found[(row[0], None)] = DownloadTarget(*row)
+        found[(row[0], None)] = DownloadTarget(*tuple(row))
     if numbered:
         specific = base.join(FileVersion, FileVersion.file_id == File.id).where(
             tuple_(FileVersion.file_id, FileVersion.version).in_(numbered)
         )
         for row in (await session.execute(specific)).all():
-            found[(row[0], row[5])] = DownloadTarget(*row)
+            found[(row[0], row[5])] = DownloadTarget(*tuple(row))
     return found

@@ -26,8 +26,8 @@ async def add(session: AsyncSession, upload: UploadSession) -> UploadSession:
 
 async def get(session: AsyncSession, upload_id: uuid.UUID, *, for_update: bool = False) -> UploadSession | None:
     stmt = select(UploadSession).where(UploadSession.id == upload_id)
-    if for_update:
-        stmt = stmt.with_for_update()
+    if for_update:  # re-read under the lock: the row may have changed since this session last loaded it
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

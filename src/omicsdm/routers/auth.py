@@ -16,6 +16,7 @@ from omicsdm.schemas.auth import (
     DevLogin,
     Me,
 )
+from omicsdm.schemas.common import Problem
 from omicsdm.services import tokens
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -30,7 +31,12 @@ async def auth_config(state: State) -> AuthConfig:
     )
 
 
-@router.post("/dev-login", operation_id="devLogin", summary="Log in without an identity provider (dev mode only)")
+@router.post(
+    "/dev-login",
+    operation_id="devLogin",
+    summary="Log in without an identity provider (dev mode only)",
+    responses={401: {"model": Problem, "description": "Dev mode is off"}},
+)
 async def dev_login(state: State, body: DevLogin) -> AccessToken:
     """Issues a short-lived access token for any user name and groups. Refused unless dev mode is on."""
     lifetime = 8 * 3600
@@ -51,7 +57,11 @@ async def list_tokens(session: Session, user: CurrentUser) -> list[ApiTokenOut]:
 
 
 @router.post(
-    "/tokens", operation_id="createApiToken", summary="Create an API token", status_code=status.HTTP_201_CREATED
+    "/tokens",
+    operation_id="createApiToken",
+    summary="Create an API token",
+    status_code=status.HTTP_201_CREATED,
+    responses={403: {"model": Problem}},
 )
 async def create_token(session: Session, user: CurrentUser, body: ApiTokenCreate) -> ApiTokenCreated:
     """A new personal API token for scripts; the secret is in this answer only."""
@@ -63,6 +73,7 @@ async def create_token(session: Session, user: CurrentUser, body: ApiTokenCreate
     operation_id="revokeApiToken",
     summary="Revoke an API token",
     status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"model": Problem}},
 )
 async def revoke_token(session: Session, user: CurrentUser, token_id: uuid.UUID) -> None:
     """Revokes one of the caller's tokens at once."""

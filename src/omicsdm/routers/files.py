@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from omicsdm.deps import AppSettings, CurrentUser, Session, Storage_
-from omicsdm.schemas.common import Problem
+from omicsdm.schemas.common import INT32_MAX, NO_NUL, Problem, text
 from omicsdm.schemas.files import (
     AuditOut,
     DownloadLinks,
@@ -34,21 +34,32 @@ BAD_QUERY: dict[int | str, dict[str, Any]] = {422: {"model": Problem, "descripti
 def listing(
     project_id: uuid.UUID | None = None,
     dataset_id: uuid.UUID | None = None,
-    name: Annotated[str | None, Query(max_length=1024, description="Substring of the name, any case")] = None,
-    extension: Annotated[str | None, Query(max_length=32, description="Name ending, e.g. fastq.gz")] = None,
-    submitter: Annotated[str | None, Query(max_length=255, description="User name of the latest submitter")] = None,
+    name: Annotated[
+        str | None, Query(max_length=1024, pattern=NO_NUL, description="Substring of the name, any case")
+    ] = None,
+    extension: Annotated[
+        str | None, Query(max_length=32, pattern=NO_NUL, description="Name ending, e.g. fastq.gz")
+    ] = None,
+    submitter: Annotated[
+        str | None, Query(max_length=255, pattern=NO_NUL, description="User name of the latest submitter")
+    ] = None,
     submitted_after: datetime | None = None,
     submitted_before: datetime | None = None,
-    version: Annotated[int | None, Query(ge=1, description="Latest version number equals")] = None,
-    annotation: Annotated[list[str], Query(max_length=20, description="key=value; repeat to combine")] = [],  # noqa: B006
+    version: Annotated[int | None, Query(ge=1, le=INT32_MAX, description="Latest version number equals")] = None,
+    annotation: Annotated[
+        list[Annotated[str, text(2048)]], Query(max_length=20, description="key=value; repeat to combine")
+    ] = [],  # noqa: B006
     sort: Annotated[
         str,
         Query(
             max_length=20,
+            pattern=NO_NUL,
             description="name, version, size, submitted_at, submitter, dataset, project, comment; '-' = descending",
         ),
     ] = "-submitted_at",
-    cursor: Annotated[str | None, Query(max_length=2048, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=2048, pattern=NO_NUL, description="next_cursor of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     include_total: Annotated[bool | None, Query(description="Count all matches (default: on the first page)")] = None,
 ) -> Listing:
@@ -97,7 +108,9 @@ async def get_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -> F
 @router.get(
     "/files/{file_id}/versions/{version}", operation_id="getFileVersion", summary="One version", responses=NOT_FOUND
 )
-async def get_version(session: Session, user: CurrentUser, file_id: uuid.UUID, version: int) -> VersionOut:
+async def get_version(
+    session: Session, user: CurrentUser, file_id: uuid.UUID, version: Annotated[int, Path(ge=1, le=INT32_MAX)]
+) -> VersionOut:
     """One version of a file, addressed by its number."""
     return await files.get_version(session, user, file_id, version)
 
@@ -187,7 +200,7 @@ async def download(
     storage: Storage_,
     settings: AppSettings,
     file_id: uuid.UUID,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=INT32_MAX, description="A version; the latest when omitted")] = None,
 ) -> RedirectResponse:
     """For `curl -L -H 'Authorization: Bearer …'` and wget: 302 to a presigned URL of the file (or version)."""
     links = await files.download_links(

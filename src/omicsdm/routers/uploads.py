@@ -16,6 +16,7 @@ from omicsdm.schemas.files import VersionOut
 from omicsdm.schemas.uploads import UploadComplete, UploadCreate, UploadOut
 from omicsdm.services import uploads
 from omicsdm.services.signer import Signer, SignRequest
+from omicsdm.services.uploads import UPLOAD_TOKEN_HEADER
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 
@@ -50,17 +51,33 @@ SIGN_QUERY: tuple[tuple[str, int, str], ...] = (
     ("to_sign", 4096, "EvaporateJS's string to sign"),
     ("datetime", 32, "x-amz-date of the request, e.g. 20261125T093005Z"),
     ("canonical_request", 16384, "The SigV4 canonical request (sendCanonicalRequestToSignerUrl: true)"),
-    ("upload_token", 512, "sign_params.upload_token of the upload"),
 )
+TOKEN_LIMIT = 512
 SIGN_PARAMETERS = [
+    *(
+        {
+            "name": name,
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string", "maxLength": limit},
+            "description": text,
+        }
+        for name, limit, text in SIGN_QUERY
+    ),
     {
-        "name": name,
+        "name": UPLOAD_TOKEN_HEADER,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "maxLength": TOKEN_LIMIT},
+        "description": "sign_headers of the upload (preferred: headers stay out of access logs)",
+    },
+    {
+        "name": "upload_token",
         "in": "query",
-        "required": True,
-        "schema": {"type": "string", "maxLength": limit},
-        "description": text,
-    }
-    for name, limit, text in SIGN_QUERY
+        "required": False,
+        "schema": {"type": "string", "maxLength": TOKEN_LIMIT},
+        "description": "sign_params.upload_token, when the header cannot be sent",
+    },
 ]
 
 
@@ -87,7 +104,12 @@ async def sign(request: Request) -> PlainTextResponse:
         if value is None or len(value) > limit:
             raise InvalidInput(f"query parameter {name} is missing or too long")
         values.append(value)
-    to_sign, amz_datetime, canonical_request, upload_token = values
+    to_sign, amz_datetime, canonical_request = values
+    upload_token = request.headers.get(UPLOAD_TOKEN_HEADER) or query.get("upload_token")
+    if not upload_token or len(upload_token) > TOKEN_LIMIT:
+        raise InvalidInput(
+            f"the upload token is missing or too long: send the {UPLOAD_TOKEN_HEADER} header (or upload_token)"
+        )
     signer: Signer = request.app.state.omicsdm.signer
     signature = await signer.sign(SignRequest(upload_token, to_sign, amz_datetime, canonical_request))
     return PlainTextResponse(signature, headers={"Cache-Control": "no-store"})

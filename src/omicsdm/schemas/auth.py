@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from omicsdm.schemas.common import GroupName
+from omicsdm.schemas.common import GroupName, text
 
 
 class DevLogin(BaseModel):
@@ -36,7 +37,7 @@ class ApiTokenCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"name": "hpc-cluster", "expires_in_days": 90}]}
     )
-    name: str = Field(min_length=1, max_length=255)
+    name: Annotated[str, text(255, min_length=1)]
     expires_in_days: int | None = Field(90, ge=1, le=3650, description="null = never expires")
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from omicsdm.schemas.common import Code, GroupName, Title
+from omicsdm.schemas.common import Code, GroupName, Title, text
+
+Description = Annotated[str, text(10_000)]
 
 
 class ProjectCreate(BaseModel):
@@ -17,7 +20,7 @@ class ProjectCreate(BaseModel):
     )
     code: Code
     name: Title
-    description: str = Field("", max_length=10_000)
+    description: Description = ""
     owner_groups: list[GroupName] = Field(default_factory=list, max_length=100)
     file_download_allowed: bool = Field(True, description="False: only owner groups of a dataset may download")
 
@@ -49,7 +52,7 @@ class DatasetCreate(BaseModel):
     project_id: uuid.UUID
     code: Code
     name: Title
-    description: str = Field("", max_length=10_000)
+    description: Description = ""
     owner_group: GroupName
     shared_with: list[GroupName] = Field(default_factory=list, max_length=100)
     public: bool = False
@@ -58,7 +61,7 @@ class DatasetCreate(BaseModel):
 class DatasetUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Title | None = None
-    description: str | None = Field(None, max_length=10_000)
+    description: Description | None = None
     shared_with: list[GroupName] | None = Field(None, max_length=100)
     public: bool | None = None
 

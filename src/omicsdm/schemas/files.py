@@ -10,9 +10,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from omicsdm.db.models import ChecksumState
+from omicsdm.schemas.common import VersionNumber, text
 
 AnnotationKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-AnnotationValue = Annotated[str, StringConstraints(max_length=1024)]
+AnnotationValue = Annotated[str, text(1024)]
 
 
 class Visibility(enum.StrEnum):
@@ -83,13 +84,14 @@ class FileUpdate(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"comment": "re-run with new adapters", "annotations": {"assay": "RNA-seq"}}]},
     )
-    comment: str | None = Field(None, max_length=10_000)
+    comment: Annotated[str, text(10_000)] | None = None
     annotations: dict[AnnotationKey, AnnotationValue] | None = Field(None, max_length=100)
 
 
 class Selection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     file_id: uuid.UUID
-    version: int | None = Field(None, ge=1, description="A specific version; the latest when omitted")
+    version: VersionNumber | None = Field(None, description="A specific version; the latest when omitted")
 
 
 class DownloadRequest(BaseModel):

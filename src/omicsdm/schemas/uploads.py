@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from omicsdm.db.models import UploadState
+from omicsdm.schemas.common import ByteCount, text
 
 HexMd5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$")]
 
@@ -28,16 +29,16 @@ class UploadCreate(BaseModel):
         },
     )
     dataset_id: uuid.UUID
-    name: str = Field(
-        min_length=1, max_length=4096, description="Relative path kept as the file's name, e.g. run1/a.fastq.gz"
+    name: Annotated[str, text(4096, min_length=1)] = Field(
+        description="Relative path kept as the file's name, e.g. run1/a.fastq.gz"
     )
-    size: int = Field(ge=0, description="Exact size in bytes; checked against S3 at completion")
+    size: ByteCount = Field(description="Exact size in bytes; checked against S3 at completion")
     content_type: str = Field(
         "application/octet-stream", min_length=1, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+(;[ \w=.+-]*)?$"
     )
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the whole file, if known")
-    part_size: int | None = Field(None, description="Wished part size; the service picks a larger one if needed")
-    comment: str = Field("", max_length=10_000)
+    part_size: ByteCount | None = Field(None, description="Wished part size; the service picks a larger one if needed")
+    comment: Annotated[str, text(10_000)] = ""
 
 
 class UploadOut(BaseModel):
@@ -59,7 +60,12 @@ class UploadOut(BaseModel):
     region: str
     access_key_id: str
     signer_url: str = Field(description="Relative URL of the signer (EvaporateJS signerUrl)")
-    sign_params: dict[str, str] = Field(description="Pass as EvaporateJS signParams; authenticates this upload only")
+    sign_headers: dict[str, str] = Field(
+        description="Send as headers to the signer (EvaporateJS signHeaders); authenticates this upload only"
+    )
+    sign_params: dict[str, str] = Field(
+        description="The same token as a query parameter, for clients that cannot send headers (proxies log it)"
+    )
     s3_upload_id: str | None = Field(
         None, description="The S3 multipart UploadId once the first part was signed (to resume from anywhere)"
     )

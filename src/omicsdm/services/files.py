@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +14,7 @@ from omicsdm.db.models import File, FileVersion
 from omicsdm.errors import Forbidden, InvalidInput, NotFound
 from omicsdm.repository import audit, catalog, overview
 from omicsdm.repository import files as files_repo
-from omicsdm.repository.overview import SORT_COLUMNS, OverviewFilter, OverviewRow
+from omicsdm.repository.overview import NEVER_DELETED, SORT_COLUMNS, OverviewFilter, OverviewRow
 from omicsdm.schemas.files import (
     AuditOut,
     DownloadLink,
@@ -32,6 +29,7 @@ from omicsdm.schemas.files import (
     Visibility,
 )
 from omicsdm.services.access import may_manage
+from omicsdm.services.cursors import decode_cursor, encode_cursor
 from omicsdm.settings import Settings
 from omicsdm.storage import Storage
 
@@ -55,33 +53,6 @@ class Listing:
     cursor: str | None = None
     limit: int = 50
     include_total: bool | None = None
-
-
-# ---- cursors -------------------------------------------------------------------------------------
-
-
-def encode_cursor(sort: str, value: Any, file_id: uuid.UUID) -> str:
-    if isinstance(value, datetime):
-        value = {"t": value.isoformat()}
-    raw = json.dumps({"s": sort, "v": value, "i": str(file_id)}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        value, file_id = data["v"], uuid.UUID(data["i"])
-        if data["s"] != sort:
-            raise InvalidInput("this cursor belongs to another sort order; start again without a cursor")
-        if isinstance(value, dict):
-            value = datetime.fromisoformat(value["t"])
-        if not isinstance(value, str | int | datetime) or isinstance(value, bool):
-            raise ValueError("bad cursor value")
-    except InvalidInput:
-        raise
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput("malformed cursor") from exc
-    return value, file_id
 
 
 def _parse_sort(sort: str, allowed: tuple[str, ...]) -> tuple[str, bool]:
@@ -218,7 +189,7 @@ async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_
             "submitter": last.submitter or "",
             "dataset": last.dataset_code,
             "project": last.project_code,
-            "deleted_at": last.deleted_at,
+            "deleted_at": last.deleted_at or NEVER_DELETED,
         }[sort]
         next_cursor = encode_cursor(q.sort, value, last.file_id)
     return FilePage(items=[_file_out(r) for r in rows], next_cursor=next_cursor, total=total)
@@ -360,7 +331,9 @@ async def download_links(
             raise NotFound(f"item {index}: {what} not found")
         if not target.download_allowed and not may_manage(principal, target.owner_group_id):
             raise Forbidden(f"item {index}: this project lets only the owner group download its files")
-        url = storage.presign_get(target.object_key, target.s3_version_id, target.name, expires, now)
+        url = storage.presign_get(
+            target.object_key, target.s3_version_id, target.name, target.content_type, expires, now
+        )
         links.append(
             DownloadLink(
                 file_id=file_id,

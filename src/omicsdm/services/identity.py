@@ -11,13 +11,14 @@ from omicsdm.auth.principal import Principal
 from omicsdm.auth.secrets import hash_api_token, is_api_token
 from omicsdm.errors import NotAuthenticated
 from omicsdm.repository import users
+from omicsdm.settings import AuthSettings
 
 
-async def resolve(session: AsyncSession, verifier: TokenVerifier, credential: str, admin_group: str) -> Principal:
+async def resolve(session: AsyncSession, verifier: TokenVerifier, credential: str, auth: AuthSettings) -> Principal:
     if is_api_token(credential):
-        return await _from_api_token(session, credential, admin_group)
+        return await _from_api_token(session, credential, auth.admin_group, auth.api_token_groups_max_age_hours)
     identity = await verifier.verify(credential)
-    return await sync_identity(session, identity, admin_group)
+    return await sync_identity(session, identity, auth.admin_group)
 
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=5)
@@ -53,7 +54,7 @@ async def sync_identity(session: AsyncSession, identity: Identity, admin_group: 
     )
 
 
-async def _from_api_token(session: AsyncSession, secret: str, admin_group: str) -> Principal:
+async def _from_api_token(session: AsyncSession, secret: str, admin_group: str, groups_max_age_hours: int) -> Principal:
     found = await users.find_api_token(session, hash_api_token(secret))
     if found is None:
         raise NotAuthenticated("unknown API token")
@@ -62,6 +63,13 @@ async def _from_api_token(session: AsyncSession, secret: str, admin_group: str) 
         raise NotAuthenticated("API token revoked")
     if token.expires_at is not None and token.expires_at <= datetime.now(UTC):
         raise NotAuthenticated("API token expired")
+    if user.last_seen_at < datetime.now(UTC) - timedelta(hours=groups_max_age_hours):
+        # The groups mirror is only refreshed by an interactive login; a removed member must not keep access.
+        raise NotAuthenticated(
+            f"your groups were last confirmed by a login more than {groups_max_age_hours} h ago; "
+            "log in to the web page (or the CLI) once, then the API token works again",
+            code="groups-stale",
+        )
     await users.touch_api_token(session, token.id)
     groups = await users.membership_names(session, user.id)
     return Principal(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from omicsdm.auth.secrets import UploadTokens
 from omicsdm.db.models import UploadState
-from omicsdm.errors import Forbidden, Unavailable
+from omicsdm.errors import Forbidden, outage_of, unavailable
 from omicsdm.repository import audit, uploads
 from omicsdm.services.upload_rules import part_count
 from omicsdm.settings import Settings
@@ -165,7 +165,7 @@ class Signer:
                 known = await self._storage.is_multipart_upload_of(grant.object_key, s3_upload_id)
         except StorageError as exc:
             log.warning("cannot verify uploadId with S3: %s", exc)
-            raise Unavailable("cannot verify the uploadId with S3 right now; retry") from exc
+            raise unavailable("storage") from exc
         if not known:
             await self._refuse(grant.upload_id, "uploadId is not a multipart upload of this upload's key", request)
         async with self._sessionmaker() as session, session.begin():
@@ -178,17 +178,24 @@ class Signer:
     async def _refuse(self, upload_id: uuid.UUID | None, reason: str, request: SignRequest) -> NoReturn:
         first_line = request.canonical_request.split("\n", 2)[:2]
         log.warning("signing refused for upload %s: %s (%s)", upload_id, reason, " ".join(first_line)[:300])
+        refused = Forbidden(f"signing refused: {reason}", code="signing-refused")
         if upload_id is None and not self._anonymous_audits.take():
             # The signer needs no login, so forged tokens must not become unbounded database writes.
-            raise Forbidden(f"signing refused: {reason}")
-        async with self._sessionmaker() as session, session.begin():
-            await audit.record(
-                session,
-                action="upload.sign_refused",
-                actor_id=None,
-                actor_name="signer",
-                target_type="upload",
-                target_id=upload_id,
-                detail={"reason": reason, "request": " ".join(first_line)[:500]},
-            )
-        raise Forbidden(f"signing refused: {reason}")
+            raise refused
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                await audit.record(
+                    session,
+                    action="upload.sign_refused",
+                    actor_id=None,
+                    actor_name="signer",
+                    target_type="upload",
+                    target_id=upload_id,
+                    detail={"reason": reason, "request": " ".join(first_line)[:500]},
+                )
+        except Exception as exc:
+            if outage_of(exc) != "database":
+                raise
+            # A refusal stays a refusal while the database is down; only its audit record is lost.
+            log.warning("signing refusal for upload %s not audited: the database is unavailable", upload_id)
+        raise refused

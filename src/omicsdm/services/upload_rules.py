@@ -6,7 +6,7 @@ import math
 import unicodedata
 from collections.abc import Sequence
 
-from omicsdm.errors import DomainError, InvalidInput
+from omicsdm.errors import InvalidInput, TooLarge
 
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB
@@ -17,10 +17,6 @@ MAX_NAME_BYTES = 1024
 MAX_SEGMENT_BYTES = 255
 # Bidirectional overrides make "report‮fdp.exe" display as "reportexe.pdf".
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-
-
-class TooLarge(DomainError):
-    status, type_ = 413, "too-large"
 
 
 def normalise_name(raw: str, allowed_extensions: Sequence[str] = ()) -> str:

@@ -21,10 +21,11 @@ from omicsdm.services.files import version_out
 from omicsdm.services.signer import SignerCache
 from omicsdm.services.upload_rules import choose_part_size, normalise_name
 from omicsdm.settings import Settings
-from omicsdm.storage import Storage
+from omicsdm.storage import ObjectInfo, Storage
 
 log = logging.getLogger("omicsdm.uploads")
 SIGNER_PATH = "/api/uploads/sign"
+UPLOAD_TOKEN_HEADER = "X-Upload-Token"
 KEY_PREFIX = "datasets/"
 
 
@@ -35,6 +36,7 @@ def object_key(dataset_id: uuid.UUID, upload_id: uuid.UUID) -> str:
 
 def upload_out(upload: UploadSession, settings: Settings, tokens: UploadTokens, *, resumed: bool = False) -> UploadOut:
     lifetime = max(60, int((upload.expires_at - datetime.now(UTC)).total_seconds()))
+    token = tokens.issue(upload.id, lifetime)
     return UploadOut(
         id=upload.id,
         dataset_id=upload.dataset_id,
@@ -52,7 +54,8 @@ def upload_out(upload: UploadSession, settings: Settings, tokens: UploadTokens, 
         region=settings.s3.region,
         access_key_id=settings.s3.access_key_id,
         signer_url=SIGNER_PATH,
-        sign_params={"upload_token": tokens.issue(upload.id, lifetime)},
+        sign_params={"upload_token": token},
+        sign_headers={UPLOAD_TOKEN_HEADER: token},
         s3_upload_id=upload.s3_upload_id,
         resumed=resumed,
     )
@@ -142,43 +145,25 @@ async def complete(
     upload_id: uuid.UUID,
     data: UploadComplete,
 ) -> VersionOut:
-    upload = await _own_upload(session, principal, upload_id, for_update=True)
+    """Ask S3 first, then lock the upload, re-check its state and record: no row lock (and no pooled
+    connection) is held while S3 answers, and a completion racing another records one version."""
+    upload = await _own_upload(session, principal, upload_id)
+    if upload.state is UploadState.PENDING:
+        _check_declared_sha256(upload, data)
+        await end_read_transaction(session)
+        info = await _stored_object(storage, upload, data)
+        upload = await _own_upload(session, principal, upload_id, for_update=True)
     if upload.state is UploadState.COMPLETED:
         recorded = await files.version_for_upload(session, upload.id)
         if recorded is None:  # pragma: no cover - the constraint pair makes this unreachable
             raise Conflict("upload completed but its version is missing")
         return _version_out(*recorded, submitter=principal.username)
     if upload.state is not UploadState.PENDING:
-        raise Conflict(f"upload is {upload.state.value}; start a new one")
+        raise Conflict(f"upload is {upload.state.value}; start a new one", code="upload-not-pending")
     found = await catalog.readable_dataset(session, principal, upload.dataset_id)
     if found is None or not can_manage_dataset(principal, found[0]):
         raise Forbidden("you may no longer upload to this dataset")
-
-    if data.sha256 is not None and upload.sha256 not in (None, data.sha256):
-        raise Conflict(
-            f"the SHA-256 given at completion ({data.sha256}) differs from the one declared at start "
-            f"({upload.sha256}); nothing recorded",
-            reason="checksum-mismatch",
-        )
-    info = await storage.head(upload.object_key)
-    if info is None:
-        ids = [upload.s3_upload_id] if upload.s3_upload_id else await storage.multipart_upload_ids(upload.object_key)
-        parts = await storage.list_parts(upload.object_key, ids[0]) if ids else None
-        have = f"{len(parts)} part(s) uploaded so far" if parts is not None else "no multipart upload in progress"
-        raise Conflict(f"the file is not in S3 yet ({have}); finish the multipart upload first", reason="not-in-s3")
-    if info.size != upload.size:
-        raise Conflict(
-            f"S3 holds {info.size} bytes but {upload.size} were declared; nothing recorded", reason="size-mismatch"
-        )
-    state = ChecksumState.SIZE_ONLY
-    if data.part_md5s:
-        expected = multipart_etag([m.lower() for m in data.part_md5s])
-        if info.etag != expected:
-            raise Conflict(
-                f"the part checksums do not match what S3 stored (ETag {info.etag}, expected {expected})",
-                reason="checksum-mismatch",
-            )
-        state = ChecksumState.VERIFIED
+    state = ChecksumState.VERIFIED if data.part_md5s else ChecksumState.SIZE_ONLY
 
     file, number, was_deleted = await files.claim_next_version(
         session, upload.dataset_id, upload.name, upload.created_by
@@ -225,6 +210,62 @@ async def complete(
     return _version_out(version, file, submitter=principal.username, restored=was_deleted)
 
 
+async def end_read_transaction(session: AsyncSession) -> None:
+    """Commit what the request did so far (the caller's identity mirror, reads) and give the pooled
+    connection back before a slow S3 call; the next statement opens a new transaction."""
+    await session.commit()
+
+
+def _check_declared_sha256(upload: UploadSession, data: UploadComplete) -> None:
+    if data.sha256 is not None and upload.sha256 not in (None, data.sha256):
+        raise Conflict(
+            f"the SHA-256 given at completion ({data.sha256}) differs from the one declared at start "
+            f"({upload.sha256}); nothing recorded",
+            code="checksum-mismatch",
+        )
+
+
+async def _stored_object(storage: Storage, upload: UploadSession, data: UploadComplete) -> ObjectInfo:
+    """What S3 holds for this upload, if it is exactly what was declared; Conflict (nothing recorded) if not."""
+    info = await storage.head(upload.object_key)
+    if info is None:
+        ids = [upload.s3_upload_id] if upload.s3_upload_id else await storage.multipart_upload_ids(upload.object_key)
+        parts = await storage.list_parts(upload.object_key, ids[0]) if ids else None
+        have = f"{len(parts)} part(s) uploaded so far" if parts is not None else "no multipart upload in progress"
+        raise Conflict(f"the file is not in S3 yet ({have}); finish the multipart upload first", code="not-in-s3")
+    if info.size != upload.size:
+        raise Conflict(
+            f"S3 holds {info.size} bytes but {upload.size} were declared; nothing recorded", code="size-mismatch"
+        )
+    if data.part_md5s:
+        expected = multipart_etag([m.lower() for m in data.part_md5s])
+        if info.etag != expected:
+            raise Conflict(
+                f"the part checksums do not match what S3 stored (ETag {info.etag}, expected {expected})",
+                code="checksum-mismatch",
+            )
+    for problem in metadata_problems(info, upload.content_type):
+        raise Conflict(f"{problem}; nothing recorded", code="metadata-mismatch")
+    return info
+
+
+def metadata_problems(info: ObjectInfo, declared_content_type: str) -> list[str]:
+    """Headers S3 stored with the object that differ from what the upload declared.
+
+    A browser applies Content-Encoding and Content-Disposition when it downloads: an unsigned
+    `Content-Encoding: gzip` sent at Initiate would make saved bytes differ from the recorded size
+    and checksum, so only objects stored exactly as declared are recorded.
+    """
+    problems = []
+    if info.content_type is not None and info.content_type != declared_content_type:
+        problems.append(f"S3 stored Content-Type {info.content_type!r}, the upload declared {declared_content_type!r}")
+    if info.content_encoding not in (None, "", "identity"):
+        problems.append(f"S3 stored Content-Encoding {info.content_encoding!r}; uploads must not set one")
+    if info.content_disposition not in (None, ""):
+        problems.append("S3 stored a Content-Disposition; uploads must not set one")
+    return problems
+
+
 def _version_out(version: FileVersion, file: File, *, submitter: str | None, restored: bool = False) -> VersionOut:
     return version_out(
         version, file_id=file.id, dataset_id=file.dataset_id, name=file.name, submitter=submitter, restored=restored
@@ -234,12 +275,16 @@ def _version_out(version: FileVersion, file: File, *, submitter: str | None, res
 async def cancel(
     session: AsyncSession, principal: Principal, storage: Storage, cache: SignerCache, upload_id: uuid.UUID
 ) -> None:
-    upload = await _own_upload(session, principal, upload_id, for_update=True)
+    """Abort in S3 first (no lock held meanwhile), then lock, re-check and record the cancellation."""
+    upload = await _own_upload(session, principal, upload_id)
+    if upload.state is UploadState.PENDING:
+        await end_read_transaction(session)
+        await abort_in_s3(storage, upload)
+        upload = await _own_upload(session, principal, upload_id, for_update=True)
     if upload.state is UploadState.CANCELLED:
         return
     if upload.state is not UploadState.PENDING:
-        raise Conflict(f"upload is {upload.state.value}; nothing to cancel")
-    await abort_in_s3(storage, upload)
+        raise Conflict(f"upload is {upload.state.value}; nothing to cancel", code="upload-not-pending")
     await uploads.finish(session, upload, UploadState.CANCELLED)
     cache.invalidate(upload.id)
     await audit.record_by(

@@ -28,9 +28,10 @@ from omicsdm.signing.sigv4 import (
 MAX_PARTS = 10_000
 CLOCK_SKEW = timedelta(minutes=15)
 ALLOWED_HEADERS = frozenset({"host", "x-amz-date", "content-md5", "content-type", "x-amz-content-sha256"})
-_AMZ_DATETIME = re.compile(r"^\d{8}T\d{6}Z$")
-_DIGITS = re.compile(r"^[1-9]\d{0,5}$|^0$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# Always used with fullmatch: `$` alone would accept a trailing newline ("1\n" as a part number).
+_AMZ_DATETIME = re.compile(r"[0-9]{8}T[0-9]{6}Z", re.ASCII)
+_DIGITS = re.compile(r"[1-9][0-9]{0,5}|0", re.ASCII)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class Operation(enum.StrEnum):
@@ -102,7 +103,10 @@ def check(grant: UploadGrant, to_sign: str, amz_datetime: str, canonical: str, n
             raise SigningRefused("this upload was already initiated")
         if request.query["uploads"] != "":
             raise SigningRefused("malformed uploads parameter")
-        if "content-type" in request.headers and request.headers["content-type"] != grant.content_type:
+        # Signed, so S3 stores exactly the declared type (completion compares it again).
+        if "content-type" not in request.headers:
+            raise SigningRefused("initiate must sign the content-type declared when the upload started")
+        if request.headers["content-type"] != grant.content_type:
             raise SigningRefused("content-type differs from the one declared when the upload started")
     else:
         if not s3_upload_id:
@@ -114,15 +118,15 @@ def check(grant: UploadGrant, to_sign: str, amz_datetime: str, canonical: str, n
         part_number = _part_number(request.query["partNumber"], grant.part_count)
         _check_part_payload(request)
     else:
-        if not _HEX64.match(request.payload_hash):
+        if not _HEX64.fullmatch(request.payload_hash):
             raise SigningRefused("payload hash must be the SHA-256 of the body")
-        if operation is Operation.LIST_PARTS and not _DIGITS.match(request.query.get("part-number-marker", "0")):
+        if operation is Operation.LIST_PARTS and not _DIGITS.fullmatch(request.query.get("part-number-marker", "0")):
             raise SigningRefused("part-number-marker must be a number")
     return SigningRequest(operation, s3_upload_id, part_number, request)
 
 
 def _check_datetime(amz_datetime: str, now: datetime) -> datetime:
-    if not _AMZ_DATETIME.match(amz_datetime):
+    if not _AMZ_DATETIME.fullmatch(amz_datetime):
         raise SigningRefused("datetime must look like 20240101T120000Z")
     try:
         when = datetime.strptime(amz_datetime, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
@@ -158,7 +162,7 @@ def _check_headers(grant: UploadGrant, request: CanonicalRequest, amz_datetime: 
 
 
 def _part_number(raw: str, part_count: int) -> int:
-    if not _DIGITS.match(raw):
+    if not _DIGITS.fullmatch(raw):
         raise SigningRefused("partNumber must be a number")
     number = int(raw)
     limit = min(MAX_PARTS, part_count)
@@ -168,7 +172,7 @@ def _part_number(raw: str, part_count: int) -> int:
 
 
 def _check_part_payload(request: CanonicalRequest) -> None:
-    if request.payload_hash != UNSIGNED_PAYLOAD and not _HEX64.match(request.payload_hash):
+    if request.payload_hash != UNSIGNED_PAYLOAD and not _HEX64.fullmatch(request.payload_hash):
         raise SigningRefused("payload hash must be UNSIGNED-PAYLOAD or a SHA-256")
     md5 = request.headers.get("content-md5")
     if md5 is None:

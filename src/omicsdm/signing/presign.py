@@ -12,7 +12,7 @@ import hmac
 from datetime import datetime
 from urllib.parse import quote, urlsplit
 
-from omicsdm.signing.sigv4 import ALGORITHM, UNSIGNED_PAYLOAD, scope, signing_key
+from omicsdm.signing.sigv4 import ALGORITHM, UNSIGNED_PAYLOAD, host_header, scope, signing_key
 
 
 def _enc(value: str) -> str:
@@ -21,9 +21,10 @@ def _enc(value: str) -> str:
 
 class Presigner:
     def __init__(self, endpoint_url: str, region: str, access_key: str, secret_key: str) -> None:
-        parts = urlsplit(endpoint_url)
-        self._base = f"{parts.scheme}://{parts.netloc}"
-        self._host = parts.netloc
+        # The host exactly as a browser will send it (the signer checks uploads with the same function):
+        # lower case, default port dropped, no user info.
+        self._host = host_header(endpoint_url)
+        self._base = f"{urlsplit(endpoint_url).scheme}://{self._host}"
         self._region, self._access_key, self._secret = region, access_key, secret_key
 
     def get_object(
@@ -35,6 +36,7 @@ class Presigner:
         now: datetime,
         version_id: str | None = None,
         content_disposition: str | None = None,
+        content_type: str | None = None,
     ) -> str:
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         date = amz_date[:8]
@@ -48,6 +50,8 @@ class Presigner:
         }
         if content_disposition is not None:
             params["response-content-disposition"] = content_disposition
+        if content_type is not None:
+            params["response-content-type"] = content_type
         if version_id is not None:
             params["versionId"] = version_id
         query = "&".join(f"{_enc(k)}={_enc(v)}" for k, v in sorted(params.items()))
