@@ -1,5 +1,6 @@
 """The embedded default: PostgreSQL (pgserver) and SeaweedFS keep their data across restarts, and
-`omicsdm dev` serves a working service that Ctrl-C stops completely."""
+`omicsdm dev` serves a working service that Ctrl-C or SIGTERM stops completely, and whose embedded
+servers stop by themselves when it is killed."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from tests.conftest import _dsn
 
 
 def _running(path: Path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "stat=,args="], capture_output=True, text=True, check=True).stdout
+    # -ww: without a terminal ps cuts lines at 80 columns, which would hide every process of `path`
+    out = subprocess.run(["ps", "-ww", "-eo", "stat=,args="], capture_output=True, text=True, check=True).stdout
     return [line for line in out.splitlines() if str(path) in line and not line.startswith("Z")]
 
 
@@ -103,15 +105,23 @@ def _wait_ready(base: str, proc: subprocess.Popen[str], timeout: float = 120) ->
     raise AssertionError("omicsdm dev did not become ready")
 
 
-def _stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGINT)
+def _stop(proc: subprocess.Popen[str], sig: signal.Signals = signal.SIGINT) -> str:
+    proc.send_signal(sig)
     try:
         out, _ = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
-        raise AssertionError(f"Ctrl-C did not stop omicsdm dev:\n{out}") from None
+        raise AssertionError(f"{sig.name} did not stop omicsdm dev:\n{out}") from None
     return out
+
+
+def _gone_soon(path: Path, timeout: float = 10) -> list[str]:
+    """Processes still running on `path` once they all ended, or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (left := _running(path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
 
 
 def test_dev_command_runs_the_embedded_default(tmp_path: Path) -> None:
@@ -135,7 +145,7 @@ def test_dev_command_runs_the_embedded_default(tmp_path: Path) -> None:
     assert "omicsdm is running at" in output
     assert _running(data) == [], "Ctrl-C left embedded servers running"
 
-    # a second run reuses the data: same S3 endpoint, still one demo dataset
+    # a second run reuses the data: same S3 endpoint, still one demo dataset; SIGTERM stops it as Ctrl-C does
     proc = _start_dev(data, port)
     try:
         _wait_ready(base, proc)
@@ -145,5 +155,23 @@ def test_dev_command_runs_the_embedded_default(tmp_path: Path) -> None:
         datasets = httpx.get(f"{base}/api/datasets", headers={"Authorization": f"Bearer {token}"}).json()
         assert len(datasets) == 1
     finally:
-        _stop(proc)
-    assert _running(data) == []
+        output = _stop(proc, signal.SIGTERM)
+    assert proc.returncode == 0, output
+    assert _running(data) == [], "SIGTERM left embedded servers running"
+
+
+def test_killed_dev_command_leaves_no_servers(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = _free_port()
+    proc = _start_dev(data, port)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", proc)
+        servers = _running(data)
+        assert any("/postgres -D " in line for line in servers), servers
+        assert any("/weed " in line for line in servers), servers
+    finally:
+        proc.kill()
+        proc.communicate()
+    # weed dies with its parent (PR_SET_PDEATHSIG); the postmaster is stopped by its watchdog
+    assert _gone_soon(data) == [], "SIGKILL left embedded servers running"
+    assert not (data / "postgres" / "postmaster.pid").exists()  # a clean shutdown, not a crash

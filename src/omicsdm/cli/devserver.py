@@ -1,4 +1,9 @@
-"""`omicsdm dev`: embedded PostgreSQL and SeaweedFS under one data folder, migrations, demo data, the app."""
+"""`omicsdm dev`: embedded PostgreSQL and SeaweedFS under one data folder, migrations, demo data, the app.
+
+SIGINT and SIGTERM stop everything the same way: uvicorn shuts down, then the ExitStack stops the
+embedded servers. If this process is killed outright, weed (PR_SET_PDEATHSIG) and PostgreSQL (its
+watchdog) stop by themselves.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,18 @@ import asyncio
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 from contextlib import ExitStack
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from rich.console import Console
 
 from omicsdm.app import create_app
+from omicsdm.cli.failures import CommandRun
 from omicsdm.db.engine import make_engine, make_sessionmaker
 from omicsdm.db.migrate import upgrade
 from omicsdm.logs import log_config
@@ -54,7 +62,29 @@ async def _seed(settings: Settings) -> None:
         await engine.dispose()
 
 
-def run_dev(data_dir: Path, host: str, port: int) -> None:
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the ExitStack unwinds as it does for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
+    raise _Terminated
+
+
+def run_dev(data_dir: Path, host: str, port: int, run: CommandRun | None = None) -> None:
+    """Run until SIGINT or SIGTERM; `run` learns the settings, so that a failure line can name the targets."""
+    # uvicorn handles SIGTERM while it serves, then restores this handler and raises the signal again.
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _run_dev(data_dir, host, port, run or CommandRun())
+    except (_Terminated, KeyboardInterrupt):
+        console.print("stopped")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_dev(data_dir: Path, host: str, port: int, run: CommandRun) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     public_url = f"http://{host}:{port}"
     overrides: dict[str, Any] = {
@@ -84,7 +114,7 @@ def run_dev(data_dir: Path, host: str, port: int) -> None:
                 "secret_access_key": s3.secret_key,
             }
             console.print(f"embedded SeaweedFS S3 is up at {s3.url}")
-        settings = Settings(**overrides)
+        settings = run.settings = Settings(**overrides)
         upgrade(settings.database.url)
         asyncio.run(_seed(settings))
         build_frontend()

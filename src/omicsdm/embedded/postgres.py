@@ -1,4 +1,9 @@
-"""Embedded PostgreSQL 16 from the `pgserver` wheel, listening only on a unix socket."""
+"""Embedded PostgreSQL 16 from the `pgserver` wheel, listening only on a unix socket.
+
+pg_ctl starts the postmaster as a daemon, not as our child, so nothing the kernel offers stops it when
+we die. A watchdog process does: it waits on a pipe only we hold; EOF without a word from us means we
+died (even by SIGKILL), and it shuts the postmaster down as pg_ctl -m fast would.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import os
 import pathlib
 import signal
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -33,6 +39,7 @@ class EmbeddedPostgres:
         self._pid: int | None = None
         self._url: str | None = None
         self._owner = os.getpid()
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     @property
     def running(self) -> bool:
@@ -60,6 +67,8 @@ class EmbeddedPostgres:
             if info.socket_dir is None:
                 raise RuntimeError(f"embedded PostgreSQL in {pgdata} has no unix socket")
             self._pgdata, self._pid, self._owner = pgdata, info.pid, os.getpid()
+            self._disarm_watchdog()
+            self._watchdog = _start_watchdog(pgdata, info.pid)
             try:
                 _ensure_database(info.socket_dir, info.port)
             except BaseException:
@@ -83,6 +92,7 @@ class EmbeddedPostgres:
         self._pgdata, self._pid, self._url = None, None, None
         if pgdata is None or self._owner != os.getpid():  # a forked child must not stop its parent's server
             return
+        self._disarm_watchdog()
         from pgserver.postgres_server import PostgresServer
 
         with PostgresServer._lock:  # pgserver's inter-process lock around start/stop of a directory
@@ -95,6 +105,56 @@ class EmbeddedPostgres:
             with contextlib.suppress(RuntimeError, OSError):
                 _pg_command("pg_ctl", ["-D", str(pgdata), "-m", "fast", "-w", "-t", "30", "stop"], cwd=pgdata)
             _kill_postmaster(pgdata, pid)
+
+    def _disarm_watchdog(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is None or watchdog.stdin is None:
+            return
+        with contextlib.suppress(OSError):  # BrokenPipeError if it is gone already
+            watchdog.stdin.write(_DISARM)
+            watchdog.stdin.flush()
+        with contextlib.suppress(OSError):
+            watchdog.stdin.close()
+        try:
+            watchdog.wait(5)
+        except subprocess.TimeoutExpired:
+            watchdog.kill()
+            watchdog.wait()
+
+
+_DISARM = b"stopped by the owner\n"
+
+
+def _start_watchdog(pgdata: pathlib.Path, pid: int) -> subprocess.Popen[bytes]:
+    """A process that stops the postmaster `pid` as soon as this process dies without stopping it.
+
+    Its stdin is a pipe whose write end only this process holds (not inherited across exec), so it
+    reads EOF the moment we are gone, however we went. Its own session keeps Ctrl-C in a terminal away.
+    """
+    code = "import sys; from omicsdm.embedded.postgres import watch; watch(sys.argv[1], int(sys.argv[2]))"
+    return subprocess.Popen(  # noqa: S603 - this interpreter, arguments built here
+        [sys.executable, "-c", code, str(pgdata), str(pid)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def watch(pgdata: str, pid: int) -> None:
+    """The watchdog's body: wait for the owner to disarm us or die; in the second case stop the postmaster."""
+    if sys.stdin.buffer.read():  # anything before EOF: the owner stops (or has stopped) the server itself
+        return
+    path = pathlib.Path(pgdata)
+    # Only the postmaster we were started for: the directory may have a new server by now.
+    for sig, wait in ((signal.SIGINT, 30.0), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
+        if not _is_postmaster(pid, path):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)  # SIGINT: fast shutdown, what `pg_ctl stop -m fast` sends
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _is_postmaster(pid, path):
+            time.sleep(0.05)
 
 
 def _kill_postmaster(pgdata: pathlib.Path, remembered: int | None) -> None:
@@ -116,16 +176,19 @@ def _postmaster_pid(pgdata: pathlib.Path, remembered: int | None = None) -> int 
     with contextlib.suppress(OSError, ValueError):
         candidates.insert(0, int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0]))
     for pid in candidates:
-        if pid is None:
-            continue
-        try:
-            cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            state = pathlib.Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if cmdline[0].endswith(b"postgres") and str(pgdata).encode() in cmdline and state != b"Z":
+        if pid is not None and _is_postmaster(pid, pgdata):
             return pid
     return None
+
+
+def _is_postmaster(pid: int, pgdata: pathlib.Path) -> bool:
+    """Whether `pid` is a live postgres serving `pgdata` (a zombie counts as gone)."""
+    try:
+        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        state = pathlib.Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return cmdline[0].endswith(b"postgres") and str(pgdata).encode() in cmdline and state != b"Z"
 
 
 def _ensure_database(socket_dir: pathlib.Path, port: int | None) -> None:

@@ -1,0 +1,206 @@
+"""How the server commands (serve, db upgrade, janitor, dev) fail: one line on stderr and an exit code.
+
+An operator reading a cron mail or a container log needs what went wrong and where, not 550 lines of
+asyncpg traceback; `omicsdm --debug ...` prints the traceback too. The client commands have their own
+codes (omicsdm.client.errors.ExitCode).
+"""
+
+from __future__ import annotations
+
+import enum
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+    from omicsdm.settings import Settings
+
+
+class ServerExit(enum.IntEnum):
+    OK = 0
+    FAILURE = 1  # an unexpected error (a bug: please report it), or the janitor could not handle some records
+    CONFIG = 2  # invalid settings or arguments
+    DATABASE = 3  # PostgreSQL unreachable, or it refused the credentials or the database
+    STORAGE = 4  # S3 unreachable, or it refused the credentials or the bucket
+
+
+# S3 error codes that mean "these credentials may not do this", whatever the server (AWS, MinIO, SeaweedFS).
+S3_REFUSALS = frozenset(
+    {
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+        "AuthorizationHeaderMalformed",
+        "InvalidToken",
+        "ExpiredToken",
+        "InvalidSecurity",
+        "AllAccessDisabled",
+        "403",
+        "Forbidden",
+    }
+)
+_DB_REFUSALS = ("28", "3D000", "42501")  # credentials or role (class 28), no such database, no privilege
+_DB_OUTAGES = ("57", "53300", "08")  # shutting down / starting up, too many connections, connection exceptions
+_MAX_MESSAGE = 400
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: ServerExit
+    lines: tuple[str, ...]
+
+
+class CommandRun:
+    """What a failing command knows about its targets, so its line can name them."""
+
+    settings: Settings | None = None
+
+
+class _Options:
+    debug = False  # set by the app callback from --debug / OMICSDM_DEBUG
+
+
+def set_debug(debug: bool) -> None:
+    _Options.debug = debug
+
+
+def debug_requested() -> bool:
+    return _Options.debug
+
+
+@contextmanager
+def server_command() -> Iterator[CommandRun]:
+    """Run a server command's body; any exception ends it in one line (see `fail`)."""
+    run = CommandRun()
+    try:
+        yield run
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        fail(exc, run.settings)
+
+
+def fail(exc: BaseException, settings: Settings | None = None) -> NoReturn:
+    """The one rule: print what `exc` means in one line (the traceback too with --debug), exit with its code."""
+    failure = describe(exc, settings)
+    if debug_requested():
+        traceback.print_exception(exc)
+    for line in failure.lines:
+        typer.echo(f"omicsdm: {line}", err=True)
+    raise typer.Exit(int(failure.code))
+
+
+def describe(exc: BaseException, settings: Settings | None = None) -> Failure:
+    causes = _causes(exc)
+    for cause in causes:
+        found = _specific(cause, settings)
+        if found is not None:
+            return found
+    from omicsdm.storage import StorageError
+
+    for cause in causes:
+        if isinstance(cause, OSError | TimeoutError):
+            if _raised_in(cause, ("asyncpg", "sqlalchemy")):
+                return _database(False, cause, settings)
+            if _raised_in(cause, ("aiobotocore", "botocore", "aiohttp", "omicsdm.storage")):
+                return _storage(False, _text(cause), settings)
+        if isinstance(cause, StorageError):
+            return _storage(False, _text(cause), settings)
+    return Failure(
+        ServerExit.FAILURE,
+        (f"unexpected error: {type(exc).__name__}: {_text(exc)} (run with --debug for the traceback)",),
+    )
+
+
+def _specific(exc: BaseException, settings: Settings | None) -> Failure | None:
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError as S3ClientError
+    from pydantic import ValidationError
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, ValidationError):
+        return Failure(ServerExit.CONFIG, tuple(_config_line(error) for error in exc.errors()))
+    if isinstance(exc, S3ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "")) or "error"
+        message = str(error.get("Message", "")) or str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+        if code in S3_REFUSALS:
+            return _storage(
+                True, f"{code}: {message} (check OMICSDM_S3__ACCESS_KEY_ID and _SECRET_ACCESS_KEY)", settings
+            )
+        return _storage(True, f"{code}: {message}", settings)
+    if isinstance(exc, BotoCoreError):
+        return _storage(False, _text(exc), settings)
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and type(exc).__module__.startswith(("asyncpg", "sqlalchemy")):
+        if sqlstate.startswith(_DB_REFUSALS):
+            return _database(True, exc, settings)
+        if sqlstate.startswith(_DB_OUTAGES):
+            return _database(False, exc, settings)
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return _database(False, exc, settings)
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return _database(False, exc, settings)
+    if type(exc).__module__.startswith("asyncpg"):
+        import asyncpg
+
+        if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+            return _database(False, exc, settings)
+    return None
+
+
+def _database(refused: bool, exc: BaseException, settings: Settings | None) -> Failure:
+    where = ""
+    if settings is not None:
+        from sqlalchemy.engine import make_url
+
+        where = f" ({make_url(settings.database.url).render_as_string(hide_password=True)})"
+    what = "database refused the connection" if refused else "database unreachable"
+    return Failure(ServerExit.DATABASE, (f"{what}{where}: {_text(exc)}",))
+
+
+def _storage(answered: bool, detail: str, settings: Settings | None) -> Failure:
+    where = f" ({settings.s3.endpoint_url}, bucket {settings.s3.bucket!r})" if settings is not None else ""
+    what = "S3 refused the request" if answered else "S3 unreachable"
+    return Failure(ServerExit.STORAGE, (f"{what}{where}: {detail}",))
+
+
+def _config_line(error: ErrorDetails) -> str:
+    """`configuration error: OMICSDM_DATABASE__URL: <why>` for one pydantic error."""
+    loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    name = "OMICSDM_" + "__".join(part.upper() for part in loc) if loc else ""
+    return f"configuration error: {name}: {message}" if name else f"configuration error: {message}"
+
+
+def _text(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    # SQLAlchemy appends "(Background on this error at: https://sqlalche.me/...)" and prefixes the DBAPI class.
+    text = text.split(" (Background on this error at:", 1)[0]
+    if text.startswith("(") and ") " in text:
+        text = text.split(") ", 1)[1]
+    text = text or type(exc).__name__
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 20:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _raised_in(exc: BaseException, packages: tuple[str, ...]) -> bool:
+    return any(
+        str(frame.f_globals.get("__name__", "")).startswith(packages)
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
