@@ -72,8 +72,7 @@ def serve(
 ) -> None:
     """Serve the API (production: settings from OMICSDM_* variables; migrate first).
 
-    Starts even while PostgreSQL or S3 are down (requests get 503 until they are back); only invalid
-    settings stop it.
+    Starts while PostgreSQL or S3 are down (503 until they are back); only invalid settings stop it.
     """
     with server_command() as run:
         import uvicorn
@@ -144,7 +143,7 @@ def janitor(
 ) -> None:
     """Abort stale multipart uploads and expire their sessions (safe to run on several machines at once).
 
-    Exits 1 when some uploads could not be handled (each is logged; the others are); see `ServerExit`.
+    Exits 1 when some uploads could not be handled (each is logged; the others are handled).
     """
     with server_command() as run:
         import asyncio
