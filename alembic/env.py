@@ -45,7 +45,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _online() -> None:
-    engine = create_async_engine(_url())
+    engine = create_async_engine(_url(), connect_args={"timeout": 10})  # fail fast when unreachable
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

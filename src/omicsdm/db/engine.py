@@ -6,6 +6,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from omicsdm.settings import DatabaseSettings
 
+CONNECT_TIMEOUT_SECONDS = 5.0
+
 
 def make_engine(settings: DatabaseSettings) -> AsyncEngine:
     return create_async_engine(
@@ -13,7 +15,10 @@ def make_engine(settings: DatabaseSettings) -> AsyncEngine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_pre_ping=True,
-        connect_args={"server_settings": {"application_name": "omicsdm"}},
+        # Fail fast when PostgreSQL is unreachable: a request answers 503 within seconds instead of
+        # waiting for asyncpg's 60 s connect timeout or a 30 s queue for a pooled connection.
+        pool_timeout=CONNECT_TIMEOUT_SECONDS * 2,
+        connect_args={"server_settings": {"application_name": "omicsdm"}, "timeout": CONNECT_TIMEOUT_SECONDS},
     )
 
 
