@@ -19,7 +19,7 @@ from omicsdm.deps import AppState
 from omicsdm.errors import install_error_handlers
 from omicsdm.frontend import mount_frontend
 from omicsdm.openapi import install_openapi
-from omicsdm.routers import auth, catalog, files, health, uploads
+from omicsdm.routers import admin, auth, catalog, files, health, uploads
 from omicsdm.services.signer import Signer, SignerCache
 from omicsdm.settings import Settings, get_settings
 from omicsdm.storage import open_storage
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["Location"],
         )
-    for router in (health.router, auth.router, catalog.router, uploads.router, files.router):
+    for router in (health.router, auth.router, catalog.router, uploads.router, files.router, admin.router):
         app.include_router(router)
     mount_frontend(app, settings.frontend_dist or Path(__file__).resolve().parents[2] / "frontend" / "dist")
     return app

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("omicsdm.storage")
 
 PING_TIMEOUT_SECONDS = 3.0
+MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion", "400"})
+READ_CHUNK = 16 * 1024 * 1024
+READ_PARALLEL = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +59,20 @@ class PendingUpload:
     initiated: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
 class StorageError(Exception):
     """S3 could not be reached or answered with an unexpected error."""
+
+
+class ObjectMissing(Exception):
+    """S3 answered, and does not have the object (or the version, or all of its bytes)."""
 
 
 class Storage:
@@ -78,11 +93,13 @@ class Storage:
         except (TimeoutError, BotoCoreError, ClientError, OSError) as exc:
             raise StorageError(f"bucket {self.bucket!r} unreachable: {exc}") from exc
 
-    async def head(self, key: str) -> ObjectInfo | None:
+    async def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        """The object (or this version of it), or None when S3 does not have it."""
+        pinned: dict[str, Any] = {"VersionId": version_id} if version_id else {}
         try:
-            answer = await self._client.head_object(Bucket=self.bucket, Key=key)
+            answer = await self._client.head_object(Bucket=self.bucket, Key=key, **pinned)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if exc.response.get("Error", {}).get("Code") in MISSING:
                 return None
             raise StorageError(str(exc)) from exc
         except (BotoCoreError, OSError) as exc:
@@ -95,6 +112,65 @@ class Storage:
             content_encoding=answer.get("ContentEncoding"),
             content_disposition=answer.get("ContentDisposition"),
         )
+
+    async def read(
+        self, key: str, version_id: str | None, size: int, *, chunk: int = READ_CHUNK, parallel: int = READ_PARALLEL
+    ) -> AsyncIterator[bytes]:
+        """The object's bytes in order, fetched as ranged GETs with up to `parallel` in flight.
+
+        Raises ObjectMissing when S3 no longer has the object (or version), StorageError otherwise.
+        """
+        pinned: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+
+        async def fetch(start: int) -> bytes:
+            end = min(start + chunk, size) - 1
+            try:
+                answer = await self._client.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}", **pinned
+                )
+                async with answer["Body"] as body:
+                    data: bytes = await body.read()
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in (*MISSING, "InvalidRange"):
+                    raise ObjectMissing(f"{key} ({version_id or 'latest'}) is not in the bucket") from exc
+                raise StorageError(str(exc)) from exc
+            except (BotoCoreError, OSError) as exc:
+                raise StorageError(str(exc)) from exc
+            if len(data) != end - start + 1:
+                raise ObjectMissing(f"{key}: expected {end - start + 1} bytes at {start}, S3 sent {len(data)}")
+            return data
+
+        pending: list[asyncio.Task[bytes]] = []
+        starts = iter(range(0, size, chunk))
+        try:
+            for start in starts:
+                pending.append(asyncio.create_task(fetch(start)))
+                if len(pending) >= parallel:
+                    break
+            while pending:
+                data = await pending.pop(0)
+                following = next(starts, None)
+                if following is not None:
+                    pending.append(asyncio.create_task(fetch(following)))
+                yield data
+        finally:
+            for task in pending:
+                task.cancel()
+
+    async def list_objects(self, prefix: str) -> AsyncIterator[StoredObject]:
+        """Every object under `prefix`, in key order (S3 lists by UTF-8 byte order), page by page."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield StoredObject(
+                        key=item["Key"],
+                        size=item["Size"],
+                        etag=item["ETag"].strip('"'),
+                        last_modified=item["LastModified"],
+                    )
+        except (BotoCoreError, ClientError, OSError) as exc:
+            raise StorageError(str(exc)) from exc
 
     async def multipart_upload_ids(self, key: str) -> list[str]:
         """Unfinished multipart uploads on exactly this key."""

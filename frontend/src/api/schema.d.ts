@@ -44,6 +44,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/integrity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Fixity results (admins)
+         * @description How many versions were verified, recorded, found corrupt, never checked, and are queued.
+         */
+        get: operations["adminIntegritySummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/reconcile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Compare the catalogue with the bucket (admins)
+         * @description Versions whose object is missing or differs, objects no version points to, stale multipart
+         *     uploads and stuck upload sessions. Reads only; never deletes anything.
+         */
+        post: operations["adminReconcile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue a fixity check (admins)
+         * @description Puts a file's or a dataset's versions first in line for `omicsdm verify` workers.
+         */
+        post: operations["adminQueueVerify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/config": {
         parameters: {
             query?: never;
@@ -811,6 +872,9 @@ export interface components {
              * Format: uuid
              */
             file_id: string;
+            fixity: components["schemas"]["Fixity"];
+            /** Integrity */
+            integrity: string;
             /** Name */
             name: string;
             /** Sha256 */
@@ -849,6 +913,12 @@ export interface components {
          *     }
          */
         DownloadRequest: {
+            /**
+             * Allow Corrupt
+             * @description Admins only: hand out URLs for versions the fixity check found corrupt (to inspect them)
+             * @default false
+             */
+            allow_corrupt: boolean;
             /** Items */
             items: components["schemas"]["Selection"][];
         };
@@ -876,11 +946,16 @@ export interface components {
             deleted_by?: string | null;
             /** Etag */
             etag: string;
+            fixity: components["schemas"]["Fixity"];
+            /** Fixity Checked At */
+            fixity_checked_at: string | null;
             /**
              * Id
              * Format: uuid
              */
             id: string;
+            /** Integrity */
+            integrity: string;
             /** Name */
             name: string;
             permissions: components["schemas"]["FilePermissions"];
@@ -940,11 +1015,16 @@ export interface components {
             deleted_by?: string | null;
             /** Etag */
             etag: string;
+            fixity: components["schemas"]["Fixity"];
+            /** Fixity Checked At */
+            fixity_checked_at: string | null;
             /**
              * Id
              * Format: uuid
              */
             id: string;
+            /** Integrity */
+            integrity: string;
             /** Name */
             name: string;
             /** Project Code */
@@ -1012,6 +1092,41 @@ export interface components {
             } | null;
             /** Comment */
             comment?: string | null;
+        };
+        /** Finding */
+        Finding: {
+            /** Detail */
+            detail: string;
+            /**
+             * Kind
+             * @description missing-object, size-drift, etag-drift, untracked-object, stale-multipart, stuck-upload
+             */
+            kind: string;
+            /** Object Key */
+            object_key?: string | null;
+            /** Upload Id */
+            upload_id?: string | null;
+            /** Version Id */
+            version_id?: string | null;
+        };
+        /**
+         * Fixity
+         * @description What the last re-read of the stored bytes found (omicsdm verify).
+         * @enum {string}
+         */
+        Fixity: "unchecked" | "verified" | "recorded" | "corrupt";
+        /** FixitySummary */
+        FixitySummary: {
+            /** Corrupt */
+            corrupt: number;
+            /** Queued */
+            queued: number;
+            /** Recorded */
+            recorded: number;
+            /** Unchecked */
+            unchecked: number;
+            /** Verified */
+            verified: number;
         };
         /** Me */
         Me: {
@@ -1112,6 +1227,24 @@ export interface components {
             name: string;
             /** Owner Groups */
             owner_groups: string[];
+        };
+        /** ReconcileReport */
+        ReconcileReport: {
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+            /** Findings */
+            findings: components["schemas"]["Finding"][];
+            /** Objects Seen */
+            objects_seen: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Versions Seen */
+            versions_seen: number;
         };
         /** Selection */
         Selection: {
@@ -1272,14 +1405,47 @@ export interface components {
             /** Size */
             size: number;
             state: components["schemas"]["UploadState"];
+            /**
+             * Stored
+             * @description The file is already complete in S3 but not recorded: call complete, do not upload again
+             * @default false
+             */
+            stored: boolean;
         };
         /**
          * UploadState
          * @enum {string}
          */
         UploadState: "pending" | "completed" | "cancelled" | "expired";
+        /** VerifyQueued */
+        VerifyQueued: {
+            /**
+             * Queued
+             * @description Versions queued; `omicsdm verify` workers check them first
+             */
+            queued: number;
+        };
+        /**
+         * VerifyRequest
+         * @example {
+         *       "dataset_id": "0b9f6c1e-6a43-4d39-9d0e-2f4d1c9b7a10"
+         *     }
+         */
+        VerifyRequest: {
+            /**
+             * Dataset Id
+             * @description Queue every version of every file in this dataset
+             */
+            dataset_id?: string | null;
+            /**
+             * File Id
+             * @description Queue every version of this file
+             */
+            file_id?: string | null;
+        };
         /** VersionOut */
         VersionOut: {
+            /** @description What completion checked: part MD5s (verified) or size only */
             checksum_state: components["schemas"]["ChecksumState"];
             /** Content Type */
             content_type: string;
@@ -1295,11 +1461,20 @@ export interface components {
              * Format: uuid
              */
             file_id: string;
+            /** @description What the last re-read of the stored bytes found (omicsdm verify) */
+            fixity: components["schemas"]["Fixity"];
+            /** Fixity Checked At */
+            fixity_checked_at: string | null;
             /**
              * Id
              * Format: uuid
              */
             id: string;
+            /**
+             * Integrity
+             * @description The two above in words, e.g. 'SHA-256 verified 2 days ago'
+             */
+            integrity: string;
             /** Name */
             name: string;
             /**
@@ -1436,6 +1611,184 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditOut"][];
+                };
+            };
+            /** @description Missing, expired or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input; `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL, S3 or the identity provider is unavailable (`code` names it); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminIntegritySummary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FixitySummary"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL, S3 or the identity provider is unavailable (`code` names it); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminReconcile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReconcileReport"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL, S3 or the identity provider is unavailable (`code` names it); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adminQueueVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerifyQueued"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Missing, expired or invalid credentials */

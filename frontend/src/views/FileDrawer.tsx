@@ -114,8 +114,10 @@ export function FileDrawer(props: {
                 <br />
                 <span class="muted small">{v.submitted_by ?? "–"}</span>
               </td>
-              <td class="hash" title={v.sha256 ?? ""}>
-                {v.sha256 ? `${v.sha256.slice(0, 12)}…` : <span class="muted">{v.checksum_state}</span>}
+              <td class="hash" title={v.sha256 ? `SHA-256 ${v.sha256}` : ""} data-fixity={v.fixity}>
+                {v.sha256 ? `${v.sha256.slice(0, 12)}…` : "–"}
+                <br />
+                <span class={`small ${v.fixity === "corrupt" ? "error-text" : "muted"}`}>{v.integrity}</span>
               </td>
               <td class="end">
                 <button type="button" class="button small" disabled={!canDownload} onClick={() => props.onDownload(v.version)} aria-label={`Download version ${v.version}`}>

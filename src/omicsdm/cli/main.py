@@ -5,6 +5,8 @@ The server commands fail in one line with an exit code from omicsdm.cli.failures
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +18,7 @@ from omicsdm.cli.failures import ServerExit, server_command, set_debug
 from omicsdm.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="omicsdm: the file store of an omics data warehouse.")
+CORRUPT_FOUND = 5  # verify found a corrupt version; reconcile found differences
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 console = Console(stderr=True, soft_wrap=True)
@@ -164,6 +167,87 @@ def janitor(
     )
     if report.failed:
         raise typer.Exit(ServerExit.FAILURE)
+
+
+@app.command()
+def verify(
+    budget_gib: Annotated[
+        float | None, typer.Option(min=0, help="Stop after re-reading this many GiB (default: everything due)")
+    ] = None,
+    max_versions: Annotated[int | None, typer.Option(min=1, help="Stop after this many versions")] = None,
+    recheck_after_days: Annotated[
+        float, typer.Option(min=0, help="Re-read a version when its last check is older than this")
+    ] = 30,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Re-read stored objects and check their SHA-256 (fixity): queued versions first, then the oldest checks.
+    Fit for cron; safe on several machines at once. Exits 5 when a corrupt version was found.
+    """
+    with server_command() as run:
+        import asyncio
+        import json
+
+        from omicsdm.services.fixity import run_verify
+
+        settings = run.settings = Settings()
+        budget = None if budget_gib is None else int(budget_gib * 1024**3)
+        report = asyncio.run(
+            run_verify(
+                settings,
+                byte_budget=budget,
+                max_versions=max_versions,
+                recheck_after=timedelta(days=recheck_after_days),
+            )
+        )
+    if json_output:
+        typer.echo(json.dumps(dataclasses.asdict(report)))
+    else:
+        states = ", ".join(f"{n} {state}" for state, n in sorted(report.by_state.items())) or "nothing was due"
+        rate = report.bytes / 1024**2 / report.seconds if report.seconds else 0.0
+        console.print(
+            f"checked {report.checked} version(s), {report.bytes / 1024**3:.2f} GiB in {report.seconds:.1f} s "
+            f"({rate:.0f} MiB/s): {states}",
+            markup=False,
+            highlight=False,
+        )
+        for item in report.corrupt:
+            console.print(f"CORRUPT {item['object_key']}: {item['why']}", markup=False, highlight=False)
+    if report.corrupt:
+        raise typer.Exit(CORRUPT_FOUND)
+
+
+@app.command()
+def reconcile(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    grace_minutes: Annotated[int, typer.Option(min=0, help="Ignore objects younger than this")] = 10,
+) -> None:
+    """Compare the catalogue with the bucket and report the differences; never deletes anything.
+    Exits 5 when there is something to look at.
+    """
+    with server_command() as run:
+        import asyncio
+
+        from omicsdm.services.reconcile import run_reconcile
+
+        settings = run.settings = Settings()
+        report = asyncio.run(run_reconcile(settings, grace_minutes))
+    if json_output:
+        typer.echo(report.model_dump_json())
+    else:
+        console.print(
+            f"{report.versions_seen} version(s) and {report.objects_seen} object(s) compared; "
+            + (", ".join(f"{n} {kind}" for kind, n in sorted(report.counts.items())) or "no differences"),
+            markup=False,
+            highlight=False,
+        )
+        for finding in report.findings:
+            console.print(
+                f"{finding.kind}: {finding.object_key or finding.upload_id}: {finding.detail}",
+                markup=False,
+                highlight=False,
+            )
+    if report.counts:
+        raise typer.Exit(CORRUPT_FOUND)
 
 
 register_client_commands(app)  # login, projects, datasets, upload, ls, versions, download, rm, restore

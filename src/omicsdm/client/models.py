@@ -74,6 +74,7 @@ class Upload(Model):
     signer_url: str
     sign_params: dict[str, str]
     sign_headers: dict[str, str] = {}
+    stored: bool = False  # complete in S3 but not recorded: complete it, do not upload again
     resumed: bool = False
     # Not (yet) sent by every service version; when present a resume needs no local state.
     s3_upload_id: str | None = None

@@ -276,7 +276,7 @@ class Uploader:
                 except ApiError as exc:
                     # Initiated elsewhere (another machine, or the local state is gone): its UploadId is
                     # not known here and listing multipart uploads is (rightly) not signable.
-                    if allow_restart and upload.resumed and exc.status == 403 and "already initiated" in exc.message:
+                    if allow_restart and upload.resumed and exc.problem_code == "upload-already-initiated":
                         raise _Restart("it was started elsewhere") from exc
                     raise
                 state.s3_upload_id = known
@@ -288,7 +288,7 @@ class Uploader:
                 try:
                     listed = await s3.list_parts(known)
                 except ApiError as exc:
-                    if allow_restart and exc.status == 403 and "another upload" in exc.message:
+                    if allow_restart and exc.problem_code == "upload-id-mismatch":
                         raise _Restart("its local resume state is stale") from exc
                     raise
                 if listed is None:

@@ -169,6 +169,15 @@ class ChecksumState(enum.StrEnum):
     SIZE_ONLY = "size_only"  # S3 confirmed the size; no part checksums to compare
 
 
+class Fixity(enum.StrEnum):
+    """What the last re-read of the stored bytes found (omicsdm verify)."""
+
+    UNCHECKED = "unchecked"
+    VERIFIED = "verified"  # the SHA-256 of the stored bytes equals the declared one
+    RECORDED = "recorded"  # no SHA-256 was declared: the computed one was stored and is the reference now
+    CORRUPT = "corrupt"  # differs, or the object is missing or has another size: never served silently
+
+
 class FileVersion(Base):
     __tablename__ = "file_versions"
     id: Mapped[uuid.UUID] = _uuid_pk()
@@ -188,8 +197,24 @@ class FileVersion(Base):
     upload_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("upload_sessions.id", ondelete="SET NULL"), unique=True
     )
+    fixity: Mapped[Fixity] = mapped_column(
+        Enum(Fixity, name="fixity_state", values_callable=lambda e: [m.value for m in e]),
+        default=Fixity.UNCHECKED,
+        server_default=Fixity.UNCHECKED.value,
+    )
+    fixity_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fixity_note: Mapped[str | None] = mapped_column(Text, comment="Why the last check found the version corrupt")
+    fixity_requested_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="Queued for a check ahead of the periodic order (admin request)"
+    )
     __table_args__ = (
         UniqueConstraint("file_id", "version", name="uq_file_versions_file_version"),
+        Index("ix_file_versions_fixity_due", text("fixity_checked_at NULLS FIRST"), "id"),
+        Index(
+            "ix_file_versions_fixity_requested",
+            "fixity_requested_at",
+            postgresql_where=text("fixity_requested_at IS NOT NULL"),
+        ),
         CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("size >= 0", name="size_nonneg"),
         CheckConstraint("sha256 IS NULL OR sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),

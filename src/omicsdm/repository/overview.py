@@ -15,7 +15,7 @@ from sqlalchemy import DateTime, Select, exists, func, literal, select, text, tu
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from omicsdm.db.models import ChecksumState, Dataset, DatasetShare, File, FileVersion, Project, User
+from omicsdm.db.models import ChecksumState, Dataset, DatasetShare, File, FileVersion, Fixity, Project, User
 
 Submitter = aliased(User, name="submitter")
 Deleter = aliased(User, name="deleter")
@@ -67,6 +67,9 @@ class OverviewRow:
     sha256: str | None
     etag: str
     checksum_state: ChecksumState
+    fixity: Fixity
+    fixity_checked_at: datetime | None
+    fixity_note: str | None
     dataset_id: uuid.UUID
     dataset_code: str
     owner_group_id: int
@@ -82,7 +85,8 @@ class OverviewRow:
 _ROW_COLUMNS = (
     File.id, File.name, File.version_count, File.size, File.submitted_at, File.comment, File.annotations,
     File.deleted_at, FileVersion.id, FileVersion.version, FileVersion.content_type, FileVersion.sha256,
-    FileVersion.etag, FileVersion.checksum_state, Dataset.id, Dataset.code, Dataset.owner_group_id, Dataset.public,
+    FileVersion.etag, FileVersion.checksum_state, FileVersion.fixity, FileVersion.fixity_checked_at,
+    FileVersion.fixity_note, Dataset.id, Dataset.code, Dataset.owner_group_id, Dataset.public,
     Project.id, Project.code, Project.file_download_allowed, Submitter.username, Deleter.username,
     exists(select(DatasetShare.dataset_id).where(DatasetShare.dataset_id == Dataset.id)).label("shared"),
 )  # fmt: skip
@@ -189,6 +193,10 @@ class DownloadTarget:
     sha256: str | None
     etag: str
     content_type: str
+    checksum_state: ChecksumState
+    fixity: Fixity
+    fixity_checked_at: datetime | None
+    fixity_note: str | None
 
 
 async def download_targets(
@@ -214,6 +222,10 @@ async def download_targets(
         FileVersion.sha256,
         FileVersion.etag,
         FileVersion.content_type,
+        FileVersion.checksum_state,
+        FileVersion.fixity,
+        FileVersion.fixity_checked_at,
+        FileVersion.fixity_note,
     )
     base = (
         select(*columns)

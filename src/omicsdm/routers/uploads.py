@@ -38,10 +38,10 @@ def get_signer(state: State) -> Signer:
     },
 )
 async def start_upload(
-    session: Session, user: CurrentUser, state: State, body: UploadCreate, response: Response
+    session: Session, user: CurrentUser, state: State, storage: Storage_, body: UploadCreate, response: Response
 ) -> UploadOut:
     """Checks permission, name and size, allocates a fresh object key and returns the multipart set-up."""
-    out = await uploads.start(session, user, state.settings, state.upload_tokens, body)
+    out = await uploads.start(session, user, state.settings, state.upload_tokens, storage, body)
     if out.resumed:
         response.status_code = status.HTTP_200_OK
     return out

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from omicsdm.db.models import ChecksumState
+from omicsdm.db.models import ChecksumState, Fixity
 from omicsdm.schemas.common import VersionNumber, text
 
 AnnotationKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -32,7 +32,10 @@ class VersionOut(BaseModel):
     etag: str
     sha256: str | None
     content_type: str
-    checksum_state: ChecksumState
+    checksum_state: ChecksumState = Field(description="What completion checked: part MD5s (verified) or size only")
+    fixity: Fixity = Field(description="What the last re-read of the stored bytes found (omicsdm verify)")
+    fixity_checked_at: datetime | None
+    integrity: str = Field(description="The two above in words, e.g. 'SHA-256 verified 2 days ago'")
     submitted_by: str | None
     submitted_at: datetime
     restored: bool = Field(False, description="This upload brought a deleted file back")
@@ -54,6 +57,9 @@ class FileOut(BaseModel):
     sha256: str | None
     etag: str
     checksum_state: ChecksumState
+    fixity: Fixity
+    fixity_checked_at: datetime | None
+    integrity: str
     submitted_by: str | None
     submitted_at: datetime
     comment: str
@@ -109,6 +115,9 @@ class DownloadRequest(BaseModel):
         },
     )
     items: list[Selection] = Field(min_length=1, max_length=1000)
+    allow_corrupt: bool = Field(
+        False, description="Admins only: hand out URLs for versions the fixity check found corrupt (to inspect them)"
+    )
 
 
 class DownloadLink(BaseModel):
@@ -119,6 +128,8 @@ class DownloadLink(BaseModel):
     size: int
     sha256: str | None
     etag: str
+    fixity: Fixity
+    integrity: str
     url: str
     expires_at: datetime
 

@@ -70,6 +70,9 @@ class UploadOut(BaseModel):
         None, description="The S3 multipart UploadId once the first part was signed (to resume from anywhere)"
     )
     resumed: bool = Field(False, description="True when an unfinished upload of the same file was found and reused")
+    stored: bool = Field(
+        False, description="The file is already complete in S3 but not recorded: call complete, do not upload again"
+    )
 
 
 class UploadComplete(BaseModel):

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omicsdm.auth.principal import Principal
-from omicsdm.db.models import File, FileVersion
-from omicsdm.errors import Forbidden, InvalidInput, NotFound
+from omicsdm.db.models import File, FileVersion, Fixity
+from omicsdm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from omicsdm.repository import audit, catalog, overview
 from omicsdm.repository import files as files_repo
 from omicsdm.repository.overview import NEVER_DELETED, SORT_COLUMNS, OverviewFilter, OverviewRow
@@ -30,6 +30,7 @@ from omicsdm.schemas.files import (
 )
 from omicsdm.services.access import may_manage
 from omicsdm.services.cursors import decode_cursor, encode_cursor
+from omicsdm.services.integrity import describe
 from omicsdm.settings import Settings
 from omicsdm.storage import Storage
 
@@ -97,6 +98,9 @@ def _file_out(row: OverviewRow) -> FileOut:
         sha256=row.sha256,
         etag=row.etag,
         checksum_state=row.checksum_state,
+        fixity=row.fixity,
+        fixity_checked_at=row.fixity_checked_at,
+        integrity=describe(row.checksum_state, row.fixity, row.fixity_checked_at, row.sha256, row.fixity_note),
         submitted_by=row.submitter,
         submitted_at=row.submitted_at,
         comment=row.comment,
@@ -127,6 +131,11 @@ def version_out(
         sha256=version.sha256,
         content_type=version.content_type,
         checksum_state=version.checksum_state,
+        fixity=version.fixity,
+        fixity_checked_at=version.fixity_checked_at,
+        integrity=describe(
+            version.checksum_state, version.fixity, version.fixity_checked_at, version.sha256, version.fixity_note
+        ),
         submitted_by=submitter,
         submitted_at=version.submitted_at,
         restored=restored,
@@ -331,6 +340,12 @@ async def download_links(
             raise NotFound(f"item {index}: {what} not found")
         if not target.download_allowed and not may_manage(principal, target.owner_group_id):
             raise Forbidden(f"item {index}: this project lets only the owner group download its files")
+        if target.fixity is Fixity.CORRUPT and not (request.allow_corrupt and principal.is_admin):
+            raise Conflict(
+                f"item {index}: version {target.version} of {target.name!r} failed its integrity check "
+                f"({target.fixity_note or 'the stored bytes differ'}); it is not served",
+                code="version-corrupt",
+            )
         url = storage.presign_get(
             target.object_key, target.s3_version_id, target.name, target.content_type, expires, now
         )
@@ -343,6 +358,10 @@ async def download_links(
                 size=target.size,
                 sha256=target.sha256,
                 etag=target.etag,
+                fixity=target.fixity,
+                integrity=describe(
+                    target.checksum_state, target.fixity, target.fixity_checked_at, target.sha256, target.fixity_note
+                ),
                 url=url,
                 expires_at=expires_at,
             )
@@ -362,11 +381,11 @@ async def download_links(
 
 
 def manifest_tsv(links: DownloadLinks) -> str:
-    lines = ["name\tversion\tsize\tsha256\tetag\tfile_id\texpires_at\turl"]
+    lines = ["name\tversion\tsize\tsha256\tetag\tintegrity\tfile_id\texpires_at\turl"]
     for link in links.items:
         name = link.name.replace("\t", " ").replace("\n", " ")
         lines.append(
-            f"{name}\t{link.version}\t{link.size}\t{link.sha256 or ''}\t{link.etag}\t{link.file_id}\t"
+            f"{name}\t{link.version}\t{link.size}\t{link.sha256 or ''}\t{link.etag}\t{link.integrity}\t{link.file_id}\t"
             f"{link.expires_at.isoformat()}\t{link.url}"
         )
     return "\n".join(lines) + "\n"

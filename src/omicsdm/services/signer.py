@@ -125,7 +125,7 @@ class Signer:
                 entry.grant, request.to_sign, request.datetime, request.canonical_request, datetime.now(UTC)
             )
         except policy.SigningRefused as exc:
-            await self._refuse(upload_id, exc.reason, request)
+            await self._refuse(upload_id, exc.reason, request, exc.code)
         if checked.s3_upload_id is not None and entry.grant.s3_upload_id is None:
             await self._bind(entry, checked.s3_upload_id, request)
         return sigv4.signature(self._secret, request.datetime[:8], entry.grant.region, request.to_sign)
@@ -172,13 +172,15 @@ class Signer:
             bound = await uploads.bind_s3_upload_id(session, grant.upload_id, s3_upload_id)
         if bound != s3_upload_id:
             self.cache.invalidate(grant.upload_id)
-            await self._refuse(grant.upload_id, "uploadId belongs to another upload", request)
+            await self._refuse(grant.upload_id, "uploadId belongs to another upload", request, policy.OTHER_UPLOAD_ID)
         self.cache.put(grant.upload_id, replace(entry, grant=replace(grant, s3_upload_id=s3_upload_id)))
 
-    async def _refuse(self, upload_id: uuid.UUID | None, reason: str, request: SignRequest) -> NoReturn:
+    async def _refuse(
+        self, upload_id: uuid.UUID | None, reason: str, request: SignRequest, code: str = "signing-refused"
+    ) -> NoReturn:
         first_line = request.canonical_request.split("\n", 2)[:2]
         log.warning("signing refused for upload %s: %s (%s)", upload_id, reason, " ".join(first_line)[:300])
-        refused = Forbidden(f"signing refused: {reason}", code="signing-refused")
+        refused = Forbidden(f"signing refused: {reason}", code=code)
         if upload_id is None and not self._anonymous_audits.take():
             # The signer needs no login, so forged tokens must not become unbounded database writes.
             raise refused

@@ -21,11 +21,14 @@ from omicsdm.services.files import version_out
 from omicsdm.services.signer import SignerCache
 from omicsdm.services.upload_rules import choose_part_size, normalise_name
 from omicsdm.settings import Settings
-from omicsdm.storage import ObjectInfo, Storage
+from omicsdm.storage import ObjectInfo, Storage, StorageError
 
 log = logging.getLogger("omicsdm.uploads")
 SIGNER_PATH = "/api/uploads/sign"
 UPLOAD_TOKEN_HEADER = "X-Upload-Token"
+# An expired upload whose file is complete in S3 (the tab closed after S3's Complete and the janitor
+# expired the session) can still be recorded: "adopted" after the same checks as any completion.
+RECORDABLE = (UploadState.PENDING, UploadState.EXPIRED)
 KEY_PREFIX = "datasets/"
 
 
@@ -34,7 +37,9 @@ def object_key(dataset_id: uuid.UUID, upload_id: uuid.UUID) -> str:
     return f"{KEY_PREFIX}{dataset_id}/{upload_id}"
 
 
-def upload_out(upload: UploadSession, settings: Settings, tokens: UploadTokens, *, resumed: bool = False) -> UploadOut:
+def upload_out(
+    upload: UploadSession, settings: Settings, tokens: UploadTokens, *, resumed: bool = False, stored: bool = False
+) -> UploadOut:
     lifetime = max(60, int((upload.expires_at - datetime.now(UTC)).total_seconds()))
     token = tokens.issue(upload.id, lifetime)
     return UploadOut(
@@ -58,11 +63,17 @@ def upload_out(upload: UploadSession, settings: Settings, tokens: UploadTokens, 
         sign_headers={UPLOAD_TOKEN_HEADER: token},
         s3_upload_id=upload.s3_upload_id,
         resumed=resumed,
+        stored=stored,
     )
 
 
 async def start(
-    session: AsyncSession, principal: Principal, settings: Settings, tokens: UploadTokens, data: UploadCreate
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    tokens: UploadTokens,
+    storage: Storage,
+    data: UploadCreate,
 ) -> UploadOut:
     found = await catalog.readable_dataset(session, principal, data.dataset_id)
     if found is None:
@@ -74,7 +85,20 @@ async def start(
     part_size = choose_part_size(data.size, data.part_size, settings.max_file_size)
     existing = await uploads.pending_match(session, principal.user_id, dataset.id, name, data.size)
     if existing is not None and (data.sha256 is None or existing.sha256 in (None, data.sha256)):
-        return upload_out(existing, settings, tokens, resumed=True)
+        where = await _where_in_s3(storage, existing)
+        if where != "gone":
+            return upload_out(existing, settings, tokens, resumed=True, stored=where == "stored")
+        # S3 no longer has its multipart upload (aborted, or expired there): resuming would dead-end in
+        # "already initiated", so close it and start afresh on a new key.
+        await uploads.finish(session, existing, UploadState.CANCELLED)
+        await audit.record_by(
+            session,
+            principal,
+            action="upload.abandoned",
+            target_type="upload",
+            target_id=existing.id,
+            detail={"why": "its S3 multipart upload no longer exists"},
+        )
     upload_id = uuid.uuid4()
     upload = await uploads.add(
         session,
@@ -103,6 +127,23 @@ async def start(
         detail={"dataset_id": str(dataset.id), "name": name, "size": data.size, "part_size": part_size},
     )
     return upload_out(upload, settings, tokens)
+
+
+async def _where_in_s3(storage: Storage, upload: UploadSession) -> str:
+    """'open' (parts may be added), 'stored' (complete in S3, not yet recorded) or 'gone'.
+
+    An upload that was never initiated is 'open'. When S3 cannot be asked, 'open' (the caller
+    resumes as before; at worst the signer refuses a second initiate).
+    """
+    if upload.s3_upload_id is None:
+        return "open"
+    try:
+        if await storage.list_parts(upload.object_key, upload.s3_upload_id) is not None:
+            return "open"
+        return "stored" if await storage.head(upload.object_key) is not None else "gone"
+    except StorageError as exc:
+        log.warning("cannot ask S3 about upload %s: %s", upload.id, exc)
+        return "open"
 
 
 async def _own_upload(
@@ -148,7 +189,7 @@ async def complete(
     """Ask S3 first, then lock the upload, re-check its state and record: no row lock (and no pooled
     connection) is held while S3 answers, and a completion racing another records one version."""
     upload = await _own_upload(session, principal, upload_id)
-    if upload.state is UploadState.PENDING:
+    if upload.state in RECORDABLE:
         _check_declared_sha256(upload, data)
         await end_read_transaction(session)
         info = await _stored_object(storage, upload, data)
@@ -158,7 +199,7 @@ async def complete(
         if recorded is None:  # pragma: no cover - the constraint pair makes this unreachable
             raise Conflict("upload completed but its version is missing")
         return _version_out(*recorded, submitter=principal.username)
-    if upload.state is not UploadState.PENDING:
+    if upload.state not in RECORDABLE:
         raise Conflict(f"upload is {upload.state.value}; start a new one", code="upload-not-pending")
     found = await catalog.readable_dataset(session, principal, upload.dataset_id)
     if found is None or not can_manage_dataset(principal, found[0]):
@@ -228,6 +269,10 @@ def _check_declared_sha256(upload: UploadSession, data: UploadComplete) -> None:
 async def _stored_object(storage: Storage, upload: UploadSession, data: UploadComplete) -> ObjectInfo:
     """What S3 holds for this upload, if it is exactly what was declared; Conflict (nothing recorded) if not."""
     info = await storage.head(upload.object_key)
+    if info is None and upload.state is not UploadState.PENDING:
+        raise Conflict(
+            "the upload expired before its file was complete in S3; start a new one", code="upload-not-pending"
+        )
     if info is None:
         ids = [upload.s3_upload_id] if upload.s3_upload_id else await storage.multipart_upload_ids(upload.object_key)
         parts = await storage.list_parts(upload.object_key, ids[0]) if ids else None

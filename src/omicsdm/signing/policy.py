@@ -53,10 +53,15 @@ _SHAPES: dict[tuple[str, tuple[str, ...]], Operation] = {
 }
 
 
+ALREADY_INITIATED = "upload-already-initiated"  # problem codes clients act on (resume from elsewhere)
+OTHER_UPLOAD_ID = "upload-id-mismatch"
+
+
 class SigningRefused(Exception):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: str = "signing-refused") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,7 @@ def check(grant: UploadGrant, to_sign: str, amz_datetime: str, canonical: str, n
     s3_upload_id = request.query.get("uploadId")
     if operation is Operation.INITIATE:
         if grant.s3_upload_id is not None:
-            raise SigningRefused("this upload was already initiated")
+            raise SigningRefused("this upload was already initiated", ALREADY_INITIATED)
         if request.query["uploads"] != "":
             raise SigningRefused("malformed uploads parameter")
         # Signed, so S3 stores exactly the declared type (completion compares it again).
@@ -112,7 +117,7 @@ def check(grant: UploadGrant, to_sign: str, amz_datetime: str, canonical: str, n
         if not s3_upload_id:
             raise SigningRefused("missing uploadId")
         if grant.s3_upload_id is not None and s3_upload_id != grant.s3_upload_id:
-            raise SigningRefused("uploadId belongs to another upload")
+            raise SigningRefused("uploadId belongs to another upload", OTHER_UPLOAD_ID)
     part_number = None
     if operation is Operation.UPLOAD_PART:
         part_number = _part_number(request.query["partNumber"], grant.part_count)
