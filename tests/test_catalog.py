@@ -89,9 +89,9 @@ async def test_dataset_creation_rules(client: httpx.AsyncClient, world: World) -
     body = {"project_id": pid, "code": "wgs", "name": "WGS", "owner_group": "lab-b"}
     # bob's group does not own the project
     assert (await client.post("/api/datasets", json=body, headers=world.bob.headers)).status_code == 403
-    # alice may not hand ownership to a group she is not in
+    # alice may not hand ownership to a group she is not in: a permission, not a malformed request
     response = await client.post("/api/datasets", json=body, headers=world.alice.headers)
-    assert response.status_code == 422
+    assert response.status_code == 403 and "owner_group" in response.json()["detail"]
     # a stranger cannot learn the project exists
     assert (await client.post("/api/datasets", json=body, headers=world.carol.headers)).status_code == 404
     # the same code twice in one project conflicts

@@ -183,7 +183,7 @@ async def test_the_token_travels_as_a_header(client: httpx.AsyncClient, world: W
     signed = await client.get("/api/uploads/sign", params=query, headers=upload["sign_headers"])
     assert signed.status_code == 200, signed.text
     missing = await client.get("/api/uploads/sign", params=query)
-    assert_problem(missing, 422, "invalid-input")
+    assert_problem(missing, 403, "signing-refused")
     await e.aclose()
 
 

@@ -373,7 +373,7 @@ async def test_legal_steps_are_signed_and_accepted_by_s3(bound: Bound) -> None:
 
 async def test_missing_or_oversized_parameters_are_problems(bound: Bound) -> None:
     query = bound.e.signer_query(bound.part())
-    for name in ("to_sign", "datetime", "canonical_request", "upload_token"):
+    for name in ("to_sign", "datetime", "canonical_request"):
         partial = {k: v for k, v in query.items() if k != name}
         response = await bound.client.get("/api/uploads/sign", params=partial)
         assert response.status_code == 422, name
@@ -381,6 +381,11 @@ async def test_missing_or_oversized_parameters_are_problems(bound: Bound) -> Non
         assert name in response.json()["detail"]
     response = await bound.client.get("/api/uploads/sign", params={**query, "to_sign": "x" * 5000})
     assert response.status_code == 422
+    response = await bound.client.get("/api/uploads/sign", params={**query, "canonical_request": "é"})
+    assert response.status_code == 422
+    without_token = {k: v for k, v in query.items() if k != "upload_token"}
+    response = await bound.client.get("/api/uploads/sign", params=without_token)
+    assert response.status_code == 403 and response.json()["code"] == "signing-refused"
 
 
 async def test_forged_tokens_cannot_flood_the_audit_table(bound: Bound) -> None:

@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc",
     )
     install_error_handlers(app)
-    install_openapi(app)
+    install_openapi(app, settings.max_file_size)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

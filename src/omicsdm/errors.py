@@ -239,11 +239,13 @@ def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
 
 
 def _message(error: Any) -> str:
-    """pydantic's message, except where it would quote our NUL-refusing pattern at a person."""
-    from omicsdm.schemas.common import NO_NUL
+    """pydantic's message, except where it would quote one of our patterns at a person."""
+    from omicsdm.schemas.common import PATTERN_MESSAGES
 
-    if error.get("type") == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") == NO_NUL:
-        return "must not contain NUL (U+0000) characters"
+    if error.get("type") == "string_pattern_mismatch":
+        known = PATTERN_MESSAGES.get(str((error.get("ctx") or {}).get("pattern")))
+        if known:
+            return known
     return str(error.get("msg", ""))
 
 

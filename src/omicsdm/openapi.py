@@ -32,7 +32,7 @@ DESCRIPTIONS = {
 NO_DEPENDENCIES = frozenset({"healthz", "getAuthConfig", "devLogin"})
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, max_file_size: int) -> None:
     def build() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
@@ -58,6 +58,8 @@ def install_openapi(app: FastAPI) -> None:
                         if code == "503":
                             response["headers"] = RETRY_AFTER
                         response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+        # The deployment's own limit, so that clients (and fuzzers) know a larger size is refused (413).
+        schemas["UploadCreate"]["properties"]["size"]["maximum"] = max_file_size
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
         app.openapi_schema = spec

@@ -1434,7 +1434,7 @@ export interface components {
         VerifyRequest: {
             /**
              * Dataset Id
-             * @description Queue every version of every file in this dataset
+             * @description Queue every version of every file in this dataset (neither: the whole store)
              */
             dataset_id?: string | null;
             /**
@@ -1529,8 +1529,8 @@ export interface operations {
                 /** @description Substring of the name, any case */
                 name?: string | null;
                 project_id?: string | null;
-                /** @description name, version, size, submitted_at, submitter, dataset, project, comment; '-' = descending */
-                sort?: string;
+                /** @description A column; '-' in front sorts descending */
+                sort?: "name" | "-name" | "version" | "-version" | "size" | "-size" | "submitted_at" | "-submitted_at" | "comment" | "-comment" | "submitter" | "-submitter" | "dataset" | "-dataset" | "project" | "-project" | "deleted_at" | "-deleted_at";
                 submitted_after?: string | null;
                 submitted_before?: string | null;
                 /** @description User name of the latest submitter */
@@ -2418,8 +2418,8 @@ export interface operations {
                 /** @description Substring of the name, any case */
                 name?: string | null;
                 project_id?: string | null;
-                /** @description name, version, size, submitted_at, submitter, dataset, project, comment; '-' = descending */
-                sort?: string;
+                /** @description A column; '-' in front sorts descending */
+                sort?: "name" | "-name" | "version" | "-version" | "size" | "-size" | "submitted_at" | "-submitted_at" | "comment" | "-comment" | "submitter" | "-submitter" | "dataset" | "-dataset" | "project" | "-project" | "deleted_at" | "-deleted_at";
                 submitted_after?: string | null;
                 submitted_before?: string | null;
                 /** @description User name of the latest submitter */
@@ -3243,8 +3243,8 @@ export interface operations {
                 /** @description Substring of the name, any case */
                 name?: string | null;
                 project_id?: string | null;
-                /** @description name, version, size, submitted_at, submitter, dataset, project, comment; '-' = descending */
-                sort?: string;
+                /** @description A column; '-' in front sorts descending */
+                sort?: "name" | "-name" | "version" | "-version" | "size" | "-size" | "submitted_at" | "-submitted_at" | "comment" | "-comment" | "submitter" | "-submitter" | "dataset" | "-dataset" | "project" | "-project" | "deleted_at" | "-deleted_at";
                 submitted_after?: string | null;
                 submitted_before?: string | null;
                 /** @description User name of the latest submitter */

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from pydantic import StringConstraints
 
 from omicsdm.deps import AppSettings, CurrentUser, Session, Storage_
-from omicsdm.schemas.common import INT32_MAX, NO_NUL, Problem, text
+from omicsdm.schemas.common import INT32_MAX, NO_NUL, IsoDateTime, Problem
 from omicsdm.schemas.files import (
+    ANNOTATION_FILTER,
     AuditOut,
     DownloadLinks,
     DownloadRequest,
@@ -22,7 +23,7 @@ from omicsdm.schemas.files import (
     VersionOut,
 )
 from omicsdm.services import files
-from omicsdm.services.files import Listing
+from omicsdm.services.files import SORTS, Listing
 
 router = APIRouter(prefix="/api", tags=["files"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -43,18 +44,20 @@ def listing(
     submitter: Annotated[
         str | None, Query(max_length=255, pattern=NO_NUL, description="User name of the latest submitter")
     ] = None,
-    submitted_after: datetime | None = None,
-    submitted_before: datetime | None = None,
+    submitted_after: IsoDateTime | None = None,
+    submitted_before: IsoDateTime | None = None,
     version: Annotated[int | None, Query(ge=1, le=INT32_MAX, description="Latest version number equals")] = None,
     annotation: Annotated[
-        list[Annotated[str, text(2048)]], Query(max_length=20, description="key=value; repeat to combine")
+        list[Annotated[str, StringConstraints(max_length=2048, pattern=ANNOTATION_FILTER)]],
+        Query(max_length=20, description="key=value; repeat to combine"),
     ] = [],  # noqa: B006
     sort: Annotated[
         str,
         Query(
             max_length=20,
             pattern=NO_NUL,
-            description="name, version, size, submitted_at, submitter, dataset, project, comment; '-' = descending",
+            description="A column; '-' in front sorts descending",
+            json_schema_extra={"enum": SORTS},
         ),
     ] = "-submitted_at",
     cursor: Annotated[
@@ -98,7 +101,7 @@ async def list_files(session: Session, user: CurrentUser, q: ListingQuery) -> Re
 
 
 @router.get(
-    "/files/{file_id}", operation_id="getFile", summary="One file with its version history", responses=NOT_FOUND
+    "/files/{file_id:uuid}", operation_id="getFile", summary="One file with its version history", responses=NOT_FOUND
 )
 async def get_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -> FileDetail:
     """The file, every version (who, when, size, checksums) and what the caller may do with it."""
@@ -106,7 +109,10 @@ async def get_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -> F
 
 
 @router.get(
-    "/files/{file_id}/versions/{version}", operation_id="getFileVersion", summary="One version", responses=NOT_FOUND
+    "/files/{file_id:uuid}/versions/{version}",
+    operation_id="getFileVersion",
+    summary="One version",
+    responses=NOT_FOUND,
 )
 async def get_version(
     session: Session, user: CurrentUser, file_id: uuid.UUID, version: Annotated[int, Path(ge=1, le=INT32_MAX)]
@@ -116,7 +122,7 @@ async def get_version(
 
 
 @router.patch(
-    "/files/{file_id}",
+    "/files/{file_id:uuid}",
     operation_id="updateFile",
     summary="Edit comment and annotations",
     responses={**NOT_FOUND, 403: {"model": Problem}},
@@ -127,7 +133,7 @@ async def update_file(session: Session, user: CurrentUser, file_id: uuid.UUID, b
 
 
 @router.post(
-    "/files/{file_id}/delete",
+    "/files/{file_id:uuid}/delete",
     operation_id="deleteFile",
     summary="Mark a file deleted",
     responses={**NOT_FOUND, 403: {"model": Problem}},
@@ -138,7 +144,7 @@ async def delete_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -
 
 
 @router.post(
-    "/files/{file_id}/restore",
+    "/files/{file_id:uuid}/restore",
     operation_id="restoreFile",
     summary="Restore a deleted file",
     responses={**NOT_FOUND, 403: {"model": Problem}},
@@ -187,7 +193,7 @@ async def manifest(
 
 
 @router.get(
-    "/files/{file_id}/download",
+    "/files/{file_id:uuid}/download",
     operation_id="downloadFile",
     summary="Redirect to a fresh download URL",
     status_code=302,
@@ -238,7 +244,7 @@ async def admin_files(
 
 
 @router.get(
-    "/admin/files/{file_id}/audit",
+    "/admin/files/{file_id:uuid}/audit",
     operation_id="adminFileAudit",
     tags=["admin"],
     summary="A file's audit trail (admins)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from omicsdm.db.models import UploadState
 from omicsdm.deps import CurrentUser, Session, State, Storage_
-from omicsdm.errors import InvalidInput
+from omicsdm.errors import Forbidden, InvalidInput
 from omicsdm.schemas.common import Problem
 from omicsdm.schemas.files import VersionOut
 from omicsdm.schemas.uploads import UploadComplete, UploadCreate, UploadOut
@@ -47,11 +48,13 @@ async def start_upload(
     return out
 
 
+# Real values are a few hundred ASCII characters; the limits keep the URL well under servers' 64 KiB.
 SIGN_QUERY: tuple[tuple[str, int, str], ...] = (
-    ("to_sign", 4096, "EvaporateJS's string to sign"),
+    ("to_sign", 1024, "EvaporateJS's string to sign"),
     ("datetime", 32, "x-amz-date of the request, e.g. 20261125T093005Z"),
-    ("canonical_request", 16384, "The SigV4 canonical request (sendCanonicalRequestToSignerUrl: true)"),
+    ("canonical_request", 8192, "The SigV4 canonical request (sendCanonicalRequestToSignerUrl: true)"),
 )
+SIGNABLE = re.compile(r"[\x20-\x7e\n]*")
 TOKEN_LIMIT = 512
 SIGN_PARAMETERS = [
     *(
@@ -59,7 +62,7 @@ SIGN_PARAMETERS = [
             "name": name,
             "in": "query",
             "required": True,
-            "schema": {"type": "string", "maxLength": limit},
+            "schema": {"type": "string", "maxLength": limit, "pattern": "^[\\x20-\\x7e\\n]*$"},
             "description": text,
         }
         for name, limit, text in SIGN_QUERY
@@ -101,14 +104,16 @@ async def sign(request: Request) -> PlainTextResponse:
     values = []
     for name, limit, _ in SIGN_QUERY:
         value = query.get(name)
-        if value is None or len(value) > limit:
-            raise InvalidInput(f"query parameter {name} is missing or too long")
+        if value is None or len(value) > limit or not SIGNABLE.fullmatch(value):
+            raise InvalidInput(f"query parameter {name} is missing, too long or not printable ASCII")
         values.append(value)
     to_sign, amz_datetime, canonical_request = values
     upload_token = request.headers.get(UPLOAD_TOKEN_HEADER) or query.get("upload_token")
-    if not upload_token or len(upload_token) > TOKEN_LIMIT:
-        raise InvalidInput(
-            f"the upload token is missing or too long: send the {UPLOAD_TOKEN_HEADER} header (or upload_token)"
+    if upload_token is not None and len(upload_token) > TOKEN_LIMIT:
+        raise InvalidInput("the upload token is too long")
+    if not upload_token:
+        raise Forbidden(
+            f"signing refused: no upload token; send the {UPLOAD_TOKEN_HEADER} header", code="signing-refused"
         )
     signer: Signer = request.app.state.omicsdm.signer
     signature = await signer.sign(SignRequest(upload_token, to_sign, amz_datetime, canonical_request))
@@ -127,14 +132,16 @@ async def list_uploads(
     return await uploads.list_mine(session, user, state.settings, state.upload_tokens, upload_state, limit)
 
 
-@router.get("/{upload_id}", operation_id="getUpload", summary="One of my uploads", responses={404: {"model": Problem}})
+@router.get(
+    "/{upload_id:uuid}", operation_id="getUpload", summary="One of my uploads", responses={404: {"model": Problem}}
+)
 async def get_upload(session: Session, user: CurrentUser, state: State, upload_id: uuid.UUID) -> UploadOut:
     """The upload's state and set-up (with a fresh signing token while it is pending)."""
     return await uploads.get(session, user, state.settings, state.upload_tokens, upload_id)
 
 
 @router.post(
-    "/{upload_id}/complete",
+    "/{upload_id:uuid}/complete",
     operation_id="completeUpload",
     summary="Record the uploaded file as a new version",
     responses={403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}},
@@ -153,7 +160,7 @@ async def complete_upload(
 
 
 @router.post(
-    "/{upload_id}/cancel",
+    "/{upload_id:uuid}/cancel",
     operation_id="cancelUpload",
     summary="Cancel an unfinished upload",
     status_code=status.HTTP_204_NO_CONTENT,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from omicsdm.schemas.common import Code, GroupName, Title, text
+from omicsdm.schemas.common import Code, Flag, GroupName, Title, text
 
 Description = Annotated[str, text(10_000)]
 
@@ -22,7 +22,7 @@ class ProjectCreate(BaseModel):
     name: Title
     description: Description = ""
     owner_groups: list[GroupName] = Field(default_factory=list, max_length=100)
-    file_download_allowed: bool = Field(True, description="False: only owner groups of a dataset may download")
+    file_download_allowed: Flag = Field(True, description="False: only owner groups of a dataset may download")
 
 
 class ProjectOut(BaseModel):
@@ -55,7 +55,7 @@ class DatasetCreate(BaseModel):
     description: Description = ""
     owner_group: GroupName
     shared_with: list[GroupName] = Field(default_factory=list, max_length=100)
-    public: bool = False
+    public: Flag = False
 
 
 class DatasetUpdate(BaseModel):
@@ -63,7 +63,7 @@ class DatasetUpdate(BaseModel):
     name: Title | None = None
     description: Description | None = None
     shared_with: list[GroupName] | None = Field(None, max_length=100)
-    public: bool | None = None
+    public: Flag | None = None
 
 
 class DatasetPermissions(BaseModel):

@@ -7,9 +7,11 @@ parameters use these types instead of bare `int` and `str`, so odd input is a 42
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -22,10 +24,31 @@ Code = Annotated[
 ]
 # Free text that PostgreSQL can store; length limits are added where the field is declared.
 Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True, pattern=NO_NUL)]
-GroupName = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True, pattern=NO_NUL)]
+# Stripped, so it must hold one visible character (the spec says so too: "\t" alone is no name).
+NAME = r"^[^\x00]*[^\s\x00][^\x00]*$"
+Title = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True, pattern=NAME)]
+GroupName = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True, pattern=NAME)]
+Flag = StrictBool  # JSON true/false only: 0 and "yes" are not booleans
+# What a person reads instead of pydantic's "String should match pattern '…'" (errors._message).
+PATTERN_MESSAGES: dict[str, str] = {
+    NO_NUL: "must not contain NUL (U+0000) characters",
+    NAME: "must contain a visible character and no NUL (U+0000) characters",
+}
 VersionNumber = Annotated[int, Field(ge=1, le=INT32_MAX)]
 ByteCount = Annotated[int, Field(ge=0, le=INT64_MAX)]
+
+
+_NUMBER = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*")
+
+
+def _iso_only(value: Any) -> Any:
+    """pydantic reads numbers as Unix times; the API promises ISO 8601 date-times, so numbers are refused."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("give an ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 
 def text(max_length: int, *, min_length: int = 0) -> Any:

@@ -10,9 +10,15 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from omicsdm.db.models import ChecksumState, Fixity
-from omicsdm.schemas.common import VersionNumber, text
+from omicsdm.schemas.common import PATTERN_MESSAGES, Flag, VersionNumber, text
 
-AnnotationKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+ANNOTATION_KEY = r"^[A-Za-z0-9_.:-]+$"
+ANNOTATION_FILTER = r"^[A-Za-z0-9_.:-]{1,64}=[^\x00]*$"  # key=value, as the overview's annotation filter
+PATTERN_MESSAGES[ANNOTATION_FILTER] = (
+    "must look like key=value (key: letters, digits, '_', '.', ':', '-'; no NUL (U+0000) characters)"
+)
+PATTERN_MESSAGES[ANNOTATION_KEY] = "annotation keys are letters, digits, '_', '.', ':', '-'"
+AnnotationKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ANNOTATION_KEY)]
 AnnotationValue = Annotated[str, text(1024)]
 
 
@@ -91,7 +97,11 @@ class FileUpdate(BaseModel):
         json_schema_extra={"examples": [{"comment": "re-run with new adapters", "annotations": {"assay": "RNA-seq"}}]},
     )
     comment: Annotated[str, text(10_000)] | None = None
-    annotations: dict[AnnotationKey, AnnotationValue] | None = Field(None, max_length=100)
+    annotations: dict[AnnotationKey, AnnotationValue] | None = Field(
+        None,
+        max_length=100,
+        json_schema_extra={"propertyNames": {"minLength": 1, "maxLength": 64, "pattern": ANNOTATION_KEY}},
+    )
 
 
 class Selection(BaseModel):
@@ -115,7 +125,7 @@ class DownloadRequest(BaseModel):
         },
     )
     items: list[Selection] = Field(min_length=1, max_length=1000)
-    allow_corrupt: bool = Field(
+    allow_corrupt: Flag = Field(
         False, description="Admins only: hand out URLs for versions the fixity check found corrupt (to inspect them)"
     )
 

@@ -13,7 +13,9 @@ class VerifyRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"dataset_id": "0b9f6c1e-6a43-4d39-9d0e-2f4d1c9b7a10"}]}
     )
     file_id: uuid.UUID | None = Field(None, description="Queue every version of this file")
-    dataset_id: uuid.UUID | None = Field(None, description="Queue every version of every file in this dataset")
+    dataset_id: uuid.UUID | None = Field(
+        None, description="Queue every version of every file in this dataset (neither: the whole store)"
+    )
 
 
 class VerifyQueued(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from omicsdm.db.models import UploadState
 from omicsdm.schemas.common import ByteCount, text
+from omicsdm.services.upload_rules import MAX_NAME_BYTES, MAX_PART_SIZE, MIN_PART_SIZE, NAME_PATTERN
 
 HexMd5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$")]
 
@@ -29,15 +30,22 @@ class UploadCreate(BaseModel):
         },
     )
     dataset_id: uuid.UUID
-    name: Annotated[str, text(4096, min_length=1)] = Field(
-        description="Relative path kept as the file's name, e.g. run1/a.fastq.gz"
+    # Characters here (4 bytes at most each); normalise_name counts the UTF-8 bytes.
+    name: Annotated[str, text(4 * MAX_NAME_BYTES, min_length=1)] = Field(
+        json_schema_extra={"pattern": NAME_PATTERN},
+        description="Relative path kept as the file's name, e.g. run1/a.fastq.gz",
     )
     size: ByteCount = Field(description="Exact size in bytes; checked against S3 at completion")
     content_type: str = Field(
         "application/octet-stream", min_length=1, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+(;[ \w=.+-]*)?$"
     )
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the whole file, if known")
-    part_size: ByteCount | None = Field(None, description="Wished part size; the service picks a larger one if needed")
+    part_size: int | None = Field(
+        None,
+        ge=MIN_PART_SIZE,
+        le=MAX_PART_SIZE,
+        description="Wished part size; the service picks a larger one if needed",
+    )
     comment: Annotated[str, text(10_000)] = ""
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omicsdm.auth.principal import Principal
 from omicsdm.db.models import Dataset, Project
-from omicsdm.errors import Forbidden, InvalidInput, NotFound
+from omicsdm.errors import Forbidden, NotFound
 from omicsdm.repository import audit, catalog, users
 from omicsdm.schemas.catalog import (
     DatasetCreate,
@@ -80,7 +80,7 @@ async def create_dataset(session: AsyncSession, principal: Principal, data: Data
     if not can_create_dataset(principal, owner_ids):
         raise Forbidden("only the project's owner groups and admins create datasets in it")
     if not principal.is_admin and data.owner_group not in principal.groups:
-        raise InvalidInput(f"owner_group must be one of your groups: {sorted(principal.groups)}")
+        raise Forbidden(f"owner_group must be one of your groups: {sorted(principal.groups)}")
     groups = await users.ensure_groups(session, [data.owner_group, *data.shared_with])
     dataset = Dataset(
         project_id=project.id,

@@ -34,7 +34,8 @@ from omicsdm.services.integrity import describe
 from omicsdm.settings import Settings
 from omicsdm.storage import Storage
 
-OVERVIEW_SORTS = tuple(k for k in SORT_COLUMNS if k != "deleted_at")
+OVERVIEW_SORTS = tuple(SORT_COLUMNS)
+SORTS = [f"{direction}{key}" for key in OVERVIEW_SORTS for direction in ("", "-")]
 
 
 @dataclass
@@ -212,7 +213,7 @@ async def list_trash(session: AsyncSession, principal: Principal, q: Listing) ->
     """Deleted files of the datasets the caller manages (their own group's), newest deletion first."""
     flt = await _filter(session, principal, q, manageable_only=True)
     flt.deleted = True
-    return await _page(session, flt, q, (*OVERVIEW_SORTS, "deleted_at"))
+    return await _page(session, flt, q, OVERVIEW_SORTS)
 
 
 async def list_all_for_admin(session: AsyncSession, principal: Principal, q: Listing, deleted: bool | None) -> FilePage:
@@ -220,7 +221,7 @@ async def list_all_for_admin(session: AsyncSession, principal: Principal, q: Lis
         raise Forbidden("administrators only")
     flt = await _filter(session, principal, q, manageable_only=False)
     flt.deleted = deleted
-    return await _page(session, flt, q, (*OVERVIEW_SORTS, "deleted_at"))
+    return await _page(session, flt, q, OVERVIEW_SORTS)
 
 
 # ---- one file --------------------------------------------------------------------------------------

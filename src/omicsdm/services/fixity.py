@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from omicsdm.auth.principal import Principal
 from omicsdm.db.engine import make_engine, make_sessionmaker
 from omicsdm.db.models import FileVersion, Fixity
-from omicsdm.errors import Forbidden, InvalidInput, NotFound
+from omicsdm.errors import Forbidden, NotFound
 from omicsdm.repository import audit, fixity
 from omicsdm.settings import Settings
 from omicsdm.storage import ObjectMissing, Storage, open_storage
@@ -121,11 +121,10 @@ async def verify(
 async def queue_check(
     session: AsyncSession, principal: Principal, file_id: uuid.UUID | None, dataset_id: uuid.UUID | None
 ) -> int:
-    """Admins queue a file's or a dataset's versions ahead of the periodic order."""
+    """Admins queue a file's versions, a dataset's, both (the file within the dataset) or, with neither,
+    every version, ahead of the periodic order."""
     if not principal.is_admin:
         raise Forbidden("administrators only")
-    if (file_id is None) == (dataset_id is None):
-        raise InvalidInput("give exactly one of file_id and dataset_id")
     queued = await fixity.queue(session, file_id=file_id, dataset_id=dataset_id)
     if queued == 0:
         raise NotFound("no versions for that file or dataset")
@@ -133,7 +132,7 @@ async def queue_check(
         session,
         principal,
         action="fixity.queued",
-        target_type="file" if file_id else "dataset",
+        target_type="file" if file_id else "dataset" if dataset_id else "store",
         target_id=file_id or dataset_id,
         detail={"versions": queued},
     )

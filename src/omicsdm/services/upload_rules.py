@@ -17,6 +17,15 @@ MAX_NAME_BYTES = 1024
 MAX_SEGMENT_BYTES = 255
 # Bidirectional overrides make "report‮fdp.exe" display as "reportexe.pdf".
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+# The same rules as a JSON Schema pattern, so that clients know them before asking (the spec carries
+# it; tests/test_upload_rules.py checks it agrees with normalise_name). Byte lengths cannot be said
+# in a pattern: those stay normalise_name's alone.
+_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\\/\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_SEGMENT = (
+    rf"(?:[^{_FORBIDDEN}\s.]|[^{_FORBIDDEN}\s.][^{_FORBIDDEN}]*[^{_FORBIDDEN}\s]"
+    rf"|\.[^{_FORBIDDEN}]+[^{_FORBIDDEN}\s]|\.[^{_FORBIDDEN}\s.])"
+)
+NAME_PATTERN = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
 
 
 def normalise_name(raw: str, allowed_extensions: Sequence[str] = ()) -> str:
