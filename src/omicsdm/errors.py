@@ -91,7 +91,8 @@ def problem(status: int, code: str, detail: str, headers: dict[str, str] | None 
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers or None)
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
+def causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what caused it, outermost first."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and current not in seen and len(seen) < 20:
@@ -100,7 +101,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _raised_in(exc: BaseException, packages: tuple[str, ...]) -> bool:
+def raised_in(exc: BaseException, packages: tuple[str, ...]) -> bool:
     return any(
         frame.f_globals.get("__name__", "").startswith(packages) for frame, _ in traceback.walk_tb(exc.__traceback__)
     )
@@ -117,7 +118,7 @@ def outage_of(exc: BaseException) -> Part | None:
 
     from omicsdm.storage import StorageError
 
-    for cause in _causes(exc):
+    for cause in causes(exc):
         if isinstance(cause, StorageError | BotoCoreError):
             return "storage"
         if isinstance(cause, sa_exc.DBAPIError) and (
@@ -129,9 +130,9 @@ def outage_of(exc: BaseException) -> Part | None:
         if type(cause).__module__.startswith("asyncpg") and _is_asyncpg_connection_error(cause):
             return "database"
         if isinstance(cause, OSError | TimeoutError):
-            if _raised_in(cause, ("asyncpg", "sqlalchemy")):
+            if raised_in(cause, ("asyncpg", "sqlalchemy")):
                 return "database"
-            if _raised_in(cause, ("aiobotocore", "botocore", "aiohttp", "omicsdm.storage")):
+            if raised_in(cause, ("aiobotocore", "botocore", "aiohttp", "omicsdm.storage")):
                 return "storage"
     return None
 
@@ -164,7 +165,7 @@ class OutageLog:
         self._last_seen: dict[tuple[str, str], float] = {}
 
     def record(self, part: str, exc: BaseException, request_line: str) -> None:
-        cause = type(_causes(exc)[-1])
+        cause = type(causes(exc)[-1])
         key = (part, f"{cause.__module__}.{cause.__qualname__}")
         now = time.monotonic()
         new_outage = now - self._last_seen.get(key, -1e9) > self._quiet

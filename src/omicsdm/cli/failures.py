@@ -46,7 +46,6 @@ S3_REFUSALS = frozenset(
     }
 )
 _DB_REFUSALS = ("28", "3D000", "42501")  # credentials or role (class 28), no such database, no privilege
-_DB_OUTAGES = ("57", "53300", "08")  # shutting down / starting up, too many connections, connection exceptions
 _MAX_MESSAGE = 400
 
 
@@ -97,21 +96,20 @@ def fail(exc: BaseException, settings: Settings | None = None) -> NoReturn:
 
 
 def describe(exc: BaseException, settings: Settings | None = None) -> Failure:
-    causes = _causes(exc)
-    for cause in causes:
+    """Configuration errors and refused credentials first (they are the commands' own), then outages by
+    the service's one rule (omicsdm.errors.outage_of), so a command and a request agree on what is down."""
+    from omicsdm.errors import causes, outage_of
+
+    chain = causes(exc)
+    for cause in chain:
         found = _specific(cause, settings)
         if found is not None:
             return found
-    from omicsdm.storage import StorageError
-
-    for cause in causes:
-        if isinstance(cause, OSError | TimeoutError):
-            if _raised_in(cause, ("asyncpg", "sqlalchemy")):
-                return _database(False, cause, settings)
-            if _raised_in(cause, ("aiobotocore", "botocore", "aiohttp", "omicsdm.storage")):
-                return _storage(False, _text(cause), settings)
-        if isinstance(cause, StorageError):
-            return _storage(False, _text(cause), settings)
+    part = outage_of(exc)
+    if part == "database":
+        return _database(False, chain[-1], settings)
+    if part == "storage":
+        return _storage(False, _text(chain[-1]), settings)
     return Failure(
         ServerExit.FAILURE,
         (f"unexpected error: {type(exc).__name__}: {_text(exc)} (run with --debug for the traceback)",),
@@ -119,10 +117,8 @@ def describe(exc: BaseException, settings: Settings | None = None) -> Failure:
 
 
 def _specific(exc: BaseException, settings: Settings | None) -> Failure | None:
-    from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError as S3ClientError
     from pydantic import ValidationError
-    from sqlalchemy import exc as sa_exc
 
     if isinstance(exc, ValidationError):
         return Failure(ServerExit.CONFIG, tuple(_config_line(error) for error in exc.errors()))
@@ -135,23 +131,13 @@ def _specific(exc: BaseException, settings: Settings | None) -> Failure | None:
                 True, f"{code}: {message} (check OMICSDM_S3__ACCESS_KEY_ID and _SECRET_ACCESS_KEY)", settings
             )
         return _storage(True, f"{code}: {message}", settings)
-    if isinstance(exc, BotoCoreError):
-        return _storage(False, _text(exc), settings)
     sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str) and type(exc).__module__.startswith(("asyncpg", "sqlalchemy")):
-        if sqlstate.startswith(_DB_REFUSALS):
-            return _database(True, exc, settings)
-        if sqlstate.startswith(_DB_OUTAGES):
-            return _database(False, exc, settings)
-    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):
-        return _database(False, exc, settings)
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return _database(False, exc, settings)
-    if type(exc).__module__.startswith("asyncpg"):
-        import asyncpg
-
-        if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
-            return _database(False, exc, settings)
+    if (
+        isinstance(sqlstate, str)
+        and type(exc).__module__.startswith(("asyncpg", "sqlalchemy"))
+        and sqlstate.startswith(_DB_REFUSALS)
+    ):
+        return _database(True, exc, settings)
     return None
 
 
@@ -188,19 +174,3 @@ def _text(exc: BaseException) -> str:
         text = text.split(") ", 1)[1]
     text = text or type(exc).__name__
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 20:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _raised_in(exc: BaseException, packages: tuple[str, ...]) -> bool:
-    return any(
-        str(frame.f_globals.get("__name__", "")).startswith(packages)
-        for frame, _ in traceback.walk_tb(exc.__traceback__)
-    )
