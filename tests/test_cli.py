@@ -171,6 +171,8 @@ async def test_folder_upload_listing_new_version_and_download(cli: Cli, lw: Live
     b_id = by_name["run1/sub/b.txt"]["file_id"]
     history = await cli.json("versions", b_id)
     assert [v["version"] for v in sorted(history["versions"], key=lambda v: v["version"])] == [1, 2]
+    table = (await cli("versions", b_id)).stdout
+    assert "SHA-256 declared by the uploader" in table and "checksum_state" not in table
 
     out = tmp_path / "out"
     fetched = await cli.json("download", "--dataset", "atlas/rnaseq", "-o", str(out), "-j", "3", "--chunk-size", "4M")

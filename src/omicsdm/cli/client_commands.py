@@ -476,15 +476,16 @@ def versions(file_id: Annotated[str, typer.Argument(help="File id")], as_json: J
             _print_json(_dump(detail))
             return 0
         out.print(f"{escape(detail.project_code)}/{escape(detail.dataset_code)}/{escape(detail.name)}  ({detail.id})")
-        table = Table("version", "size", "submitter", "submitted", "checksum", "sha256")
+        table = Table("version", "size", "submitter", "submitted", "integrity", "sha256")
         for v in sorted(detail.versions, key=lambda v: v.version):
             table.add_row(
                 str(v.version),
                 human_size(v.size),
                 v.submitted_by or "",
                 _when(v.submitted_at),
-                v.checksum_state,
+                escape(v.integrity or v.checksum_state),
                 v.sha256 or "",
+                style="red" if v.fixity == "corrupt" else None,
             )
         out.print(table)
         return 0

@@ -95,6 +95,8 @@ class Version(Model):
     sha256: str | None
     content_type: str = "application/octet-stream"
     checksum_state: str
+    fixity: str = "unchecked"
+    integrity: str = ""  # the service's words, e.g. "SHA-256 verified 2 days ago"
     submitted_by: str | None
     submitted_at: datetime
     restored: bool = False
