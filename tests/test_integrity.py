@@ -265,3 +265,37 @@ async def test_starting_again_after_s3_lost_the_upload_gives_a_fresh_one(
         headers=world.alice.headers,
     )
     assert done.status_code == 200 and done.json()["version"] == 1
+
+
+async def test_a_service_link_stops_working_when_the_file_is_marked_deleted(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    data = b"shared with a colleague"
+    version = await put(client, world, "shared.txt", data)
+    answer = await client.post(
+        "/api/files/manifest?format=tsv", json={"items": [{"file_id": version["file_id"]}]}, headers=world.bob.headers
+    )
+    link = answer.text.splitlines()[1].split("\t")[-1]
+    assert "/api/links/" in link
+    path = link[link.index("/api/links/") :]
+    followed = await client.get(path)  # no Authorization: the link is the credential
+    assert followed.status_code == 302 and followed.headers["cache-control"] == "no-store"
+    async with httpx.AsyncClient() as s3:
+        assert (await s3.get(followed.headers["location"])).content == data
+
+    deleted = await client.post(f"/api/files/{version['file_id']}/delete", headers=world.alice.headers)
+    assert deleted.status_code == 200
+    refused = await client.get(path)
+    assert refused.status_code == 404 and refused.json()["code"] == "not-found"
+    await client.post(f"/api/files/{version['file_id']}/restore", headers=world.alice.headers)
+    assert (await client.get(path)).status_code == 302
+
+    token = path.rsplit("/", 1)[1]
+    forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    bad = await client.get(f"/api/links/{forged}")
+    assert bad.status_code == 403 and bad.json()["code"] == "invalid-link"
+    tokens = app.state.omicsdm.link_tokens
+    file_id, number, user_id, _ = tokens.verify(token)
+    expired = tokens.issue(file_id, number, user_id, 1)
+    gone = await client.get(f"/api/links/{expired}")
+    assert gone.status_code == 410 and gone.json()["code"] == "link-expired"

@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from omicsdm import __version__
 from omicsdm.auth.jwt import TokenVerifier
-from omicsdm.auth.secrets import UploadTokens
+from omicsdm.auth.secrets import LinkTokens, UploadTokens
 from omicsdm.db.engine import make_engine, make_sessionmaker
 from omicsdm.deps import AppState
 from omicsdm.errors import install_error_handlers
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 http=http,
                 verifier=TokenVerifier(settings, http),
                 upload_tokens=tokens,
+                link_tokens=LinkTokens(settings.secret_key.get_secret_value()),
                 signer=Signer(settings, tokens, storage, sessionmaker, SignerCache()),
             )
             yield

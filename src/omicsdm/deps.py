@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from omicsdm.auth.jwt import TokenVerifier
 from omicsdm.auth.principal import Principal
-from omicsdm.auth.secrets import UploadTokens
+from omicsdm.auth.secrets import LinkTokens, UploadTokens
 from omicsdm.errors import NotAuthenticated
 from omicsdm.services import identity
 from omicsdm.services.signer import Signer
@@ -32,6 +32,7 @@ class AppState:
     http: httpx.AsyncClient
     verifier: TokenVerifier
     upload_tokens: UploadTokens
+    link_tokens: LinkTokens
     signer: Signer
 
 

@@ -59,6 +59,10 @@ class Conflict(DomainError):
     status, code = 409, "conflict"
 
 
+class Gone(DomainError):
+    status, code = 410, "gone"
+
+
 class TooLarge(DomainError):
     status, code = 413, "too-large"
 

@@ -11,14 +11,20 @@ import re
 from typing import Any
 
 _SECRET_QUERY = re.compile(r"((?:upload_token|X-Amz-Signature|X-Amz-Credential)=)[^&\s\"]+")
+# A download link's token is its credential: /api/links/<token>
+_SECRET_PATH = re.compile(r"(/api/links/)[^\s\"?]+")
+
+
+def redact(text: str) -> str:
+    return _SECRET_PATH.sub(r"\1REDACTED", _SECRET_QUERY.sub(r"\1REDACTED", text))
 
 
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_SECRET_QUERY.sub(r"\1REDACTED", a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = _SECRET_QUERY.sub(r"\1REDACTED", record.msg)
+            record.msg = redact(record.msg)
         return True
 
 

@@ -393,7 +393,8 @@ export interface paths {
         put?: never;
         /**
          * Presigned download URLs for a selection
-         * @description One short-lived URL per selected file (latest or a given version), saving under the file's name.
+         * @description Per selected file (latest or a given version): a short-lived presigned URL, saving under the file's
+         *     name, and the service's link, which is refused as soon as the file is marked deleted.
          */
         post: operations["createDownloadUrls"];
         delete?: never;
@@ -413,9 +414,30 @@ export interface paths {
         put?: never;
         /**
          * A manifest of a selection (JSON or TSV)
-         * @description Name, version, size, checksums and a presigned URL per file, for scripts (`wget -i`, `curl`).
+         * @description Name, version, size, checksums and links per file, for scripts (`wget -i`, `curl -L`); the TSV's
+         *     `url` is the service's link (refused once the file is marked deleted).
          */
         post: operations["createManifest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/links/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a download link (no login: the link is the credential)
+         * @description The `link` of a download: checks the file and its reader on every use, then redirects to S3.
+         */
+        get: operations["followDownloadLink"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -875,13 +897,21 @@ export interface components {
             fixity: components["schemas"]["Fixity"];
             /** Integrity */
             integrity: string;
+            /**
+             * Link
+             * @description The service's link: checks the file on every use (deleted: refused) and redirects to S3; for pages, manifests and sharing with yourself
+             */
+            link: string;
             /** Name */
             name: string;
             /** Sha256 */
             sha256: string | null;
             /** Size */
             size: number;
-            /** Url */
+            /**
+             * Url
+             * @description Presigned S3 URL, valid until expires_at even if the file is marked deleted meanwhile
+             */
             url: string;
             /** Version */
             version: number;
@@ -2732,6 +2762,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Invalid input; `errors` lists each problem */
             422: {
                 headers: {
@@ -3018,6 +3057,82 @@ export interface operations {
             };
             /** @description Not found (or not visible to the caller) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input; `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL, S3 or the identity provider is unavailable (`code` names it); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    followDownloadLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Location: a presigned URL valid for 60 s */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Authenticated, but not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (or not visible to the caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The link expired (`link-expired`) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -406,7 +406,7 @@ export function DownloadDialog(props: { links: DownloadLink[] | null; onClose: (
       <ul class="link-list" data-testid="download-links">
         {links.map((l) => (
           <li key={`${l.file_id}-${l.version}`}>
-            <a href={l.url} download={l.name.split("/").pop()} rel="noopener" data-testid="download-link" data-name={l.name} data-version={l.version}>
+            <a href={l.link} download={l.name.split("/").pop()} rel="noopener" data-testid="download-link" data-name={l.name} data-version={l.version}>
               <FileName name={l.name} />
             </a>
             <span class="muted tabular">

@@ -7,10 +7,11 @@ export async function downloadLinks(items: { file_id: string; version?: number }
   return answer.items;
 }
 
-/** Starts a browser download of a presigned URL (the URL carries Content-Disposition: attachment). */
+/** Starts a browser download through the service's link: it checks the file on every use (a file marked
+ * deleted is refused) and redirects to S3, whose answer carries Content-Disposition: attachment. */
 export function startDownload(link: DownloadLink): void {
   const a = document.createElement("a");
-  a.href = link.url;
+  a.href = link.link;
   a.download = link.name.split("/").pop() ?? link.name;
   a.rel = "noopener";
   document.body.appendChild(a);
@@ -39,7 +40,7 @@ export function wgetScript(links: DownloadLink[]): string {
   for (const l of links) {
     const dir = l.name.includes("/") ? l.name.slice(0, l.name.lastIndexOf("/")) : "";
     if (dir) lines.push(`mkdir -p ${quote(dir)}`);
-    lines.push(`curl -fL -o ${quote(l.name)} ${quote(l.url)}`);
+    lines.push(`curl -fL -o ${quote(l.name)} ${quote(l.link)}`);
   }
   return lines.join("\n") + "\n";
 }

@@ -58,3 +58,36 @@ class UploadTokens:
     def _mac(self, body: str) -> str:
         digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+class LinkTokens:
+    """Download links that go through the service: `<file>.<version row>.<user>.<expiry>.<mac>`.
+
+    The link names what to serve and on whose behalf; each use re-checks the file (deleted? corrupt?)
+    and the user's access before redirecting to a presigned URL valid for seconds, so a link copied
+    before "Mark deleted" stops working the moment the file is marked.
+    """
+
+    def __init__(self, server_secret: str) -> None:
+        self._key = hashlib.sha256(server_secret.encode() + b"/download-link").digest()
+
+    def issue(self, file_id: uuid.UUID, version: int, user_id: uuid.UUID, expires_at: int) -> str:
+        body = f"{file_id.hex}.{version}.{user_id.hex}.{expires_at}"
+        return f"{body}.{self._mac(body)}"
+
+    def verify(self, token: str) -> tuple[uuid.UUID, int, uuid.UUID, int] | None:
+        """(file id, version, user id, expiry) when the token is genuine (expired or not); None if forged."""
+        parts = token.split(".")
+        if len(parts) != 5:
+            return None
+        body, mac = ".".join(parts[:4]), parts[4]
+        if not hmac.compare_digest(mac.encode(), self._mac(body).encode()):
+            return None
+        try:
+            return uuid.UUID(hex=parts[0]), int(parts[1]), uuid.UUID(hex=parts[2]), int(parts[3])
+        except ValueError:  # pragma: no cover - a genuine MAC means we wrote these
+            return None
+
+    def _mac(self, body: str) -> str:
+        digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")

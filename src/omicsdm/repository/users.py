@@ -72,6 +72,10 @@ async def user_by_subject(session: AsyncSession, subject: str) -> KnownUser | No
     return KnownUser(first[0], first[1], first[2], first[3], groups)
 
 
+async def get(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
 async def membership_names(session: AsyncSession, user_id: uuid.UUID) -> dict[str, int]:
     rows = await session.execute(
         select(Group.name, Group.id)

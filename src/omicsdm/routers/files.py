@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from pydantic import StringConstraints
 
-from omicsdm.deps import AppSettings, CurrentUser, Session, Storage_
+from omicsdm.deps import CurrentUser, Session, State, Storage_
 from omicsdm.schemas.common import INT32_MAX, NO_NUL, IsoDateTime, Problem
 from omicsdm.schemas.files import (
     ANNOTATION_FILTER,
@@ -161,10 +161,11 @@ async def restore_file(session: Session, user: CurrentUser, file_id: uuid.UUID) 
     responses={**NOT_FOUND, 403: {"model": Problem}},
 )
 async def download_urls(
-    session: Session, user: CurrentUser, storage: Storage_, settings: AppSettings, body: DownloadRequest
+    session: Session, user: CurrentUser, storage: Storage_, state: State, body: DownloadRequest
 ) -> DownloadLinks:
-    """One short-lived URL per selected file (latest or a given version), saving under the file's name."""
-    return await files.download_links(session, user, storage, settings, body)
+    """Per selected file (latest or a given version): a short-lived presigned URL, saving under the file's
+    name, and the service's link, which is refused as soon as the file is marked deleted."""
+    return await files.download_links(session, user, storage, state.settings, state.link_tokens, body)
 
 
 @router.post(
@@ -177,12 +178,13 @@ async def manifest(
     session: Session,
     user: CurrentUser,
     storage: Storage_,
-    settings: AppSettings,
+    state: State,
     body: DownloadRequest,
     format: Literal["json", "tsv"] = "json",
 ) -> Response:
-    """Name, version, size, checksums and a presigned URL per file, for scripts (`wget -i`, `curl`)."""
-    links = await files.download_links(session, user, storage, settings, body)
+    """Name, version, size, checksums and links per file, for scripts (`wget -i`, `curl -L`); the TSV's
+    `url` is the service's link (refused once the file is marked deleted)."""
+    links = await files.download_links(session, user, storage, state.settings, state.link_tokens, body)
     if format == "tsv":
         return PlainTextResponse(
             files.manifest_tsv(links),
@@ -198,21 +200,49 @@ async def manifest(
     summary="Redirect to a fresh download URL",
     status_code=302,
     response_class=RedirectResponse,
-    responses={302: {"description": "Location: the presigned URL"}, **NOT_FOUND, 403: {"model": Problem}},
+    responses={
+        302: {"description": "Location: the presigned URL"},
+        **NOT_FOUND,
+        403: {"model": Problem},
+        409: {"model": Problem, "description": "The version is corrupt (`version-corrupt`)"},
+    },
 )
 async def download(
     session: Session,
     user: CurrentUser,
     storage: Storage_,
-    settings: AppSettings,
+    state: State,
     file_id: uuid.UUID,
     version: Annotated[int | None, Query(ge=1, le=INT32_MAX, description="A version; the latest when omitted")] = None,
 ) -> RedirectResponse:
     """For `curl -L -H 'Authorization: Bearer …'` and wget: 302 to a presigned URL of the file (or version)."""
-    links = await files.download_links(
-        session, user, storage, settings, DownloadRequest(items=[Selection(file_id=file_id, version=version)])
-    )
+    selection = DownloadRequest(items=[Selection(file_id=file_id, version=version)])
+    links = await files.download_links(session, user, storage, state.settings, state.link_tokens, selection)
     return RedirectResponse(links.items[0].url, status_code=302, headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/links/{token}",
+    operation_id="followDownloadLink",
+    summary="Follow a download link (no login: the link is the credential)",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses={
+        302: {"description": "Location: a presigned URL valid for 60 s"},
+        403: {"model": Problem, "description": "Not a genuine link (`invalid-link`)"},
+        404: {"model": Problem, "description": "The file was marked deleted, or its reader lost access"},
+        409: {"model": Problem, "description": "The version is corrupt (`version-corrupt`)"},
+        410: {"model": Problem, "description": "The link expired (`link-expired`)"},
+    },
+)
+async def follow_link(
+    session: Session, storage: Storage_, state: State, token: Annotated[str, Path(max_length=512)]
+) -> RedirectResponse:
+    """The `link` of a download: checks the file and its reader on every use, then redirects to S3."""
+    url = await files.follow_link(session, storage, state.settings, state.link_tokens, token)
+    return RedirectResponse(
+        url, status_code=302, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )
 
 
 @router.get(

@@ -140,7 +140,13 @@ class DownloadLink(BaseModel):
     etag: str
     fixity: Fixity
     integrity: str
-    url: str
+    url: str = Field(
+        description="Presigned S3 URL, valid until expires_at even if the file is marked deleted meanwhile"
+    )
+    link: str = Field(
+        description="The service's link: checks the file on every use (deleted: refused) and redirects to S3; "
+        "for pages, manifests and sharing with yourself"
+    )
     expires_at: datetime
 
 

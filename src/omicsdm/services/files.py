@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omicsdm.auth.principal import Principal
+from omicsdm.auth.secrets import LinkTokens
 from omicsdm.db.models import File, FileVersion, Fixity
-from omicsdm.errors import Conflict, Forbidden, InvalidInput, NotFound
+from omicsdm.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from omicsdm.repository import audit, catalog, overview
 from omicsdm.repository import files as files_repo
 from omicsdm.repository.overview import NEVER_DELETED, SORT_COLUMNS, OverviewFilter, OverviewRow
@@ -28,6 +29,7 @@ from omicsdm.schemas.files import (
     VersionOut,
     Visibility,
 )
+from omicsdm.services import identity
 from omicsdm.services.access import may_manage
 from omicsdm.services.cursors import decode_cursor, encode_cursor
 from omicsdm.services.integrity import describe
@@ -35,6 +37,7 @@ from omicsdm.settings import Settings
 from omicsdm.storage import Storage
 
 OVERVIEW_SORTS = tuple(SORT_COLUMNS)
+LINK_PATH = "/api/links"
 SORTS = [f"{direction}{key}" for key in OVERVIEW_SORTS for direction in ("", "-")]
 
 
@@ -322,34 +325,33 @@ async def _audit(
 # ---- downloads -------------------------------------------------------------------------------------
 
 
+LINK_REDIRECT_SECONDS = 60  # what a service link redirects to lives this long: enough to start the download
+
+
 async def download_links(
-    session: AsyncSession, principal: Principal, storage: Storage, settings: Settings, request: DownloadRequest
+    session: AsyncSession,
+    principal: Principal,
+    storage: Storage,
+    settings: Settings,
+    link_tokens: LinkTokens,
+    request: DownloadRequest,
 ) -> DownloadLinks:
-    """One presigned, version-pinned URL per selected file; all or nothing."""
+    """Per selected file, a presigned version-pinned URL and the service's link to it; all or nothing."""
     dataset_ids = None if principal.is_admin else await catalog.readable_dataset_ids(session, principal)
     wanted = [(item.file_id, item.version) for item in request.items]
     targets = await overview.download_targets(session, dataset_ids, wanted)
     expires = settings.s3.download_url_expiry_seconds
     now = datetime.now(UTC)
     expires_at = now + timedelta(seconds=expires)
+    base = settings.public_url.rstrip("/")
     links: list[DownloadLink] = []
     events: list[dict[str, Any]] = []
     for index, (file_id, number) in enumerate(wanted):
-        target = targets.get((file_id, number))
-        if target is None:
-            what = f"version {number} of file {file_id}" if number is not None else f"file {file_id}"
-            raise NotFound(f"item {index}: {what} not found")
-        if not target.download_allowed and not may_manage(principal, target.owner_group_id):
-            raise Forbidden(f"item {index}: this project lets only the owner group download its files")
-        if target.fixity is Fixity.CORRUPT and not (request.allow_corrupt and principal.is_admin):
-            raise Conflict(
-                f"item {index}: version {target.version} of {target.name!r} failed its integrity check "
-                f"({target.fixity_note or 'the stored bytes differ'}); it is not served",
-                code="version-corrupt",
-            )
+        target = _servable(principal, targets.get((file_id, number)), f"item {index}: ", request.allow_corrupt)
         url = storage.presign_get(
             target.object_key, target.s3_version_id, target.name, target.content_type, expires, now
         )
+        token = link_tokens.issue(file_id, target.version, principal.user_id, int(expires_at.timestamp()))
         links.append(
             DownloadLink(
                 file_id=file_id,
@@ -364,6 +366,7 @@ async def download_links(
                     target.checksum_state, target.fixity, target.fixity_checked_at, target.sha256, target.fixity_note
                 ),
                 url=url,
+                link=f"{base}{LINK_PATH}/{token}",
                 expires_at=expires_at,
             )
         )
@@ -381,12 +384,52 @@ async def download_links(
     return DownloadLinks(items=links, expires_in=expires)
 
 
+def _servable(
+    principal: Principal, target: overview.DownloadTarget | None, where: str, allow_corrupt: bool = False
+) -> overview.DownloadTarget:
+    """The one rule for handing out bytes: visible and live, downloadable by this caller, not corrupt."""
+    if target is None:
+        raise NotFound(f"{where}file or version not found")
+    if not target.download_allowed and not may_manage(principal, target.owner_group_id):
+        raise Forbidden(f"{where}this project lets only the owner group download its files")
+    if target.fixity is Fixity.CORRUPT and not (allow_corrupt and principal.is_admin):
+        raise Conflict(
+            f"{where}version {target.version} of {target.name!r} failed its integrity check "
+            f"({target.fixity_note or 'the stored bytes differ'}); it is not served",
+            code="version-corrupt",
+        )
+    return target
+
+
+async def follow_link(
+    session: AsyncSession, storage: Storage, settings: Settings, link_tokens: LinkTokens, token: str
+) -> str:
+    """The presigned URL behind a service link, after checking the file and its reader again."""
+    found = link_tokens.verify(token)
+    if found is None:
+        raise Forbidden("this download link is not genuine", code="invalid-link")
+    file_id, number, user_id, expiry = found
+    if expiry < datetime.now(UTC).timestamp():
+        raise Gone("this download link has expired; ask for a new one", code="link-expired")
+    principal = await identity.principal_for_user(session, user_id, settings.auth.admin_group, via="link")
+    if principal is None:
+        raise NotFound("file or version not found")
+    dataset_ids = None if principal.is_admin else await catalog.readable_dataset_ids(session, principal)
+    targets = await overview.download_targets(session, dataset_ids, [(file_id, number)])
+    target = _servable(principal, targets.get((file_id, number)), "")
+    await _audit(session, principal, "file.download", file_id, {"version": number, "via": "link"})
+    now = datetime.now(UTC)
+    return storage.presign_get(
+        target.object_key, target.s3_version_id, target.name, target.content_type, LINK_REDIRECT_SECONDS, now
+    )
+
+
 def manifest_tsv(links: DownloadLinks) -> str:
     lines = ["name\tversion\tsize\tsha256\tetag\tintegrity\tfile_id\texpires_at\turl"]
     for link in links.items:
         name = link.name.replace("\t", " ").replace("\n", " ")
         lines.append(
             f"{name}\t{link.version}\t{link.size}\t{link.sha256 or ''}\t{link.etag}\t{link.integrity}\t{link.file_id}\t"
-            f"{link.expires_at.isoformat()}\t{link.url}"
+            f"{link.expires_at.isoformat()}\t{link.link}"
         )
     return "\n".join(lines) + "\n"

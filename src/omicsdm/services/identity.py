@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omicsdm.auth.jwt import Identity, TokenVerifier
 from omicsdm.auth.principal import Principal
 from omicsdm.auth.secrets import hash_api_token, is_api_token
+from omicsdm.db.models import User
 from omicsdm.errors import NotAuthenticated
 from omicsdm.repository import users
 from omicsdm.settings import AuthSettings
@@ -71,6 +73,16 @@ async def _from_api_token(session: AsyncSession, secret: str, admin_group: str, 
             code="groups-stale",
         )
     await users.touch_api_token(session, token.id)
+    return await _mirrored(session, user, admin_group, via="api-token")
+
+
+async def principal_for_user(session: AsyncSession, user_id: uuid.UUID, admin_group: str, via: str) -> Principal | None:
+    """The user with the groups mirrored at their last login (for credentials issued earlier, e.g. links)."""
+    user = await users.get(session, user_id)
+    return None if user is None else await _mirrored(session, user, admin_group, via=via)
+
+
+async def _mirrored(session: AsyncSession, user: User, admin_group: str, *, via: str) -> Principal:
     groups = await users.membership_names(session, user.id)
     return Principal(
         user_id=user.id,
@@ -79,5 +91,5 @@ async def _from_api_token(session: AsyncSession, secret: str, admin_group: str, 
         group_ids=frozenset(groups.values()),
         groups=frozenset(groups),
         is_admin=admin_group in groups,
-        via="api-token",
+        via=via,
     )
