@@ -31,8 +31,9 @@ log = logging.getLogger("omicsdm.storage")
 
 PING_TIMEOUT_SECONDS = 3.0
 MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion", "400"})
-READ_CHUNK = 16 * 1024 * 1024
+READ_CHUNK = 16 * 1024 * 1024  # ranges of 16 MiB, 4 in flight, streamed in pieces: fastest measured (benchmarks/fixity.py)
 READ_PARALLEL = 4
+READ_PIECE = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,25 +123,30 @@ class Storage:
         """
         pinned: dict[str, Any] = {"VersionId": version_id} if version_id else {}
 
-        async def fetch(start: int) -> bytes:
+        async def fetch(start: int) -> list[bytes]:
+            """One range as the pieces the connection delivered (joining them would copy every byte again)."""
             end = min(start + chunk, size) - 1
+            pieces: list[bytes] = []
+            received = 0
             try:
                 answer = await self._client.get_object(
                     Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}", **pinned
                 )
                 async with answer["Body"] as body:
-                    data: bytes = await body.read()
+                    while piece := await body.read(READ_PIECE):
+                        pieces.append(piece)
+                        received += len(piece)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in (*MISSING, "InvalidRange"):
                     raise ObjectMissing(f"{key} ({version_id or 'latest'}) is not in the bucket") from exc
                 raise StorageError(str(exc)) from exc
             except (BotoCoreError, OSError) as exc:
                 raise StorageError(str(exc)) from exc
-            if len(data) != end - start + 1:
-                raise ObjectMissing(f"{key}: expected {end - start + 1} bytes at {start}, S3 sent {len(data)}")
-            return data
+            if received != end - start + 1:
+                raise ObjectMissing(f"{key}: expected {end - start + 1} bytes at {start}, S3 sent {received}")
+            return pieces
 
-        pending: list[asyncio.Task[bytes]] = []
+        pending: list[asyncio.Task[list[bytes]]] = []
         starts = iter(range(0, size, chunk))
         try:
             for start in starts:
@@ -148,11 +154,12 @@ class Storage:
                 if len(pending) >= parallel:
                     break
             while pending:
-                data = await pending.pop(0)
+                pieces = await pending.pop(0)
                 following = next(starts, None)
                 if following is not None:
                     pending.append(asyncio.create_task(fetch(following)))
-                yield data
+                for piece in pieces:
+                    yield piece
         finally:
             for task in pending:
                 task.cancel()
