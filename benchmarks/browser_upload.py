@@ -1,12 +1,17 @@
-"""Browser upload throughput: the web frontend's real upload queue (EvaporateJS through the signer, then
-POST .../complete) in headless Chromium with no DevTools client attached, as a ratio to a boto3 multipart
-upload of the same number of bytes to the same SeaweedFS bucket, same part size and concurrency.
+"""Browser upload throughput: the web frontend's real upload queue (EvaporateJS through the signer, the
+file's SHA-256 and part MD5s computed in a Web Worker meanwhile, then POST .../complete with them) in headless
+Chromium with no DevTools client attached, as a ratio to a boto3 multipart upload of the same number of bytes
+to the same SeaweedFS bucket, same part size and concurrency.
 
 The page is frontend/bench.html (a second Vite entry, frontend/src/bench.ts); the app process serves it at
 /bench.html (added here, the app itself does not). It generates the bytes in memory, uploads them with the
 app's upload manager, and POSTs its timings to a small HTTP server this script runs on loopback.
 
-Target (DESIGN.md): page/boto3 >= 0.6. Run:
+The SHA-256 the service recorded for the first round is checked against the object read back with boto3
+(outside the timings). `--no-checksum` turns the page's checksums off (a bench-only switch; the version is
+then recorded `size_only`) to measure what they cost.
+
+Target (DESIGN.md): page/boto3 >= 0.8 with the whole-file SHA-256. Run:
     OMICSDM_TEST_DATABASE_URL=... .venv/bin/python -m benchmarks.browser_upload [--part-mib 16 --concurrency 4]
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -206,6 +212,20 @@ def boto3_round(s3c: Any, data: bytes, part: int, concurrency: int, key: str) ->
     return time.perf_counter() - start  # the object stays: the service's S3 key may not delete
 
 
+def check_recorded_sha256(s3c: Any, dataset_id: str, page: dict[str, Any]) -> None:
+    """The SHA-256 the page declared (and the service recorded) is that of the stored object."""
+    listing = s3c.list_objects_v2(Bucket="bench", Prefix=f"datasets/{dataset_id}/")
+    keys = [o["Key"] for o in listing.get("Contents", []) if o["ETag"].strip('"') == page["etag"].strip('"')]
+    if len(keys) != 1:
+        raise SystemExit(f"cannot find the page's object (ETag {page['etag']}) in the bucket: {keys}")
+    digest = hashlib.sha256()
+    for chunk in s3c.get_object(Bucket="bench", Key=keys[0])["Body"].iter_chunks(8 * MIB):
+        digest.update(chunk)
+    if digest.hexdigest() != page["sha256"]:
+        raise SystemExit(f"recorded SHA-256 {page['sha256']} but the stored object hashes to {digest.hexdigest()}")
+    print(f"round 1: recorded SHA-256 {page['sha256'][:16]}… equals hashlib's of the stored object", flush=True)
+
+
 def seaweedfs_process(s3_url: str) -> psutil.Process | None:
     port = urlsplit(s3_url).port
     for conn in psutil.net_connections("tcp"):
@@ -226,6 +246,16 @@ def main() -> None:
         choices=["single", "pieces"],
         default="single",
         help="the page's in-memory file: one contiguous buffer (like a file on disk) or a Blob of 64 KiB pieces",
+    )
+    parser.add_argument(
+        "--no-checksum",
+        action="store_true",
+        help="the page computes no SHA-256/part MD5s (bench-only; to measure their cost)",
+    )
+    parser.add_argument(
+        "--also-unhashed",
+        action="store_true",
+        help="each round also uploads through the page with its checksums off: their cost, side by side",
     )
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
@@ -258,12 +288,31 @@ def main() -> None:
             rounds: list[dict[str, Any]] = []
             for n in range(1, args.rounds + 1):
                 page: dict[str, Any] = {}
+                plain: dict[str, Any] = {}
                 boto_s = 0.0
                 cpu: dict[str, float] = {}
-                # Alternate which side goes first, so neither always meets a freshly busy SeaweedFS.
-                for side in ("page", "boto3") if n % 2 else ("boto3", "page"):
+                # Rotate which side goes first, so none always meets a freshly busy SeaweedFS.
+                sides = ["page", "boto3", "plain"] if args.also_unhashed else ["page", "boto3"]
+                shift = (n - 1) % len(sides)
+                for side in sides[shift:] + sides[:shift]:
                     before = (time.process_time(), tree_cpu_seconds(app), tree_cpu_seconds(weed) if weed else 0.0)
-                    if side == "page":
+                    if side == "plain":  # the same page with its checksums off
+                        params = {
+                            "token": token,
+                            "dataset": dataset["id"],
+                            "size": size,
+                            "part": args.part_mib * MIB,
+                            "concurrency": args.concurrency,
+                            "md5": 0,
+                            "layout": args.layout,
+                            "checksum": 0,
+                            "round": f"{n}-plain",
+                            "report": report_url,
+                        }
+                        plain = page_round(base, params, results, args.timeout)
+                        if "error" in plain:
+                            raise SystemExit(f"round {n}: the page without checksums failed: {plain['error']}")
+                    elif side == "page":
                         params = {
                             "token": token,
                             "dataset": dataset["id"],
@@ -272,6 +321,7 @@ def main() -> None:
                             "concurrency": args.concurrency,
                             "md5": args.md5_mib * MIB,
                             "layout": args.layout,
+                            "checksum": 0 if args.no_checksum else 1,
                             "round": n,
                             "report": report_url,
                         }
@@ -280,6 +330,13 @@ def main() -> None:
                             raise SystemExit(f"round {n}: the page failed: {page['error']}")
                         if page["stored_size"] != size:
                             raise SystemExit(f"round {n}: the service stored {page['stored_size']} bytes, not {size}")
+                        expected_state = "size_only" if args.no_checksum else "verified"
+                        if page["checksum_state"] != expected_state:
+                            raise SystemExit(
+                                f"round {n}: checksum_state {page['checksum_state']}, not {expected_state}"
+                            )
+                        if n == 1 and not args.no_checksum:
+                            check_recorded_sha256(s3c, dataset["id"], page)
                     else:
                         part = page.get("part_size") or args.part_mib * MIB or 16 * MIB
                         boto_s = boto3_round(s3c, data, part, args.concurrency or 4, f"boto3-{secrets.token_hex(4)}")
@@ -288,11 +345,31 @@ def main() -> None:
                     cpu[f"{side}_seaweedfs"] = (tree_cpu_seconds(weed) if weed else 0.0) - before[2]
                 boto_mib_s = size / MIB / boto_s
                 cpu["page_chromium"] = page["chromium_cpu_s"]
+                if plain:
+                    cpu["plain_chromium"] = plain["chromium_cpu_s"]
+                    page["plain_mib_s"] = plain["mib_s"]
+                    page["plain_ratio"] = plain["mib_s"] / boto_mib_s
                 rounds.append({**page, "boto3_mib_s": boto_mib_s, "ratio": page["mib_s"] / boto_mib_s, "cpu": cpu})
                 r = rounds[-1]
+                hashing = (
+                    f"  checksums: worker {r['hash_seconds']:.2f} s ({size / MIB / r['hash_seconds']:.0f} MiB/s,"
+                    f" waited {r['hash_read_wait_seconds']:.2f} s for reads, {r['hash_held_seconds']:.2f} s for the upload),"
+                    f" completion waited {r['hash_wait_seconds']:.2f} s"
+                    if r.get("hash_seconds")
+                    else "  checksums off"
+                ) + (
+                    f"  parts from the worker/read by the page {r['feed']['fedParts']}/{r['feed']['readParts']},"
+                    f" Content-MD5s reused/computed {r['feed']['md5Reused']}/{r['feed']['md5Computed']}"
+                )
+                unhashed = (
+                    f"  | without checksums {r['plain_mib_s']:6.1f} MiB/s, ratio {r['plain_ratio']:.2f}"
+                    if plain
+                    else ""
+                )
                 print(
                     f"round {n}: page {r['mib_s']:6.1f} MiB/s  boto3 {boto_mib_s:6.1f} MiB/s  ratio {r['ratio']:.2f}"
-                    f"  | page phases (s) {json.dumps({k: round(v, 2) for k, v in r['marks'].items()})}"
+                    f"{unhashed}\n        "
+                    f"{hashing}\n         page phases (s) {json.dumps({k: round(v, 2) for k, v in r['marks'].items()})}"
                     f"  md5 {r['md5_mib_s'] or 0:.0f} MiB/s  Chromium RSS {r['chromium_rss_mib']:.0f} MiB"
                     f" (PSS {r['chromium_pss_mib']:.0f}, peak RSS {r['chromium_peak_rss_mib']:.0f})"
                     f"\n         CPU s: {json.dumps({k: round(v, 1) for k, v in sorted(cpu.items())})}",
@@ -311,7 +388,21 @@ def main() -> None:
     )
     print(f"page (EvaporateJS, app's upload queue):  {page_med:7.1f} MiB/s  (median)")
     print(f"boto3 multipart, same S3:                {boto_med:7.1f} MiB/s  (median)")
-    print(f"ratio page/boto3:                        {ratio_med:7.2f}   (median of rounds; target >= 0.6)")
+    print(f"ratio page/boto3:                        {ratio_med:7.2f}   (median of rounds; target >= 0.8)")
+    if rounds[0].get("plain_mib_s"):
+        plain_med = statistics.median(r["plain_mib_s"] for r in rounds)
+        plain_ratio = statistics.median(r["plain_ratio"] for r in rounds)
+        print(f"page without checksums (same rounds):    {plain_med:7.1f} MiB/s, ratio {plain_ratio:.2f} (median)")
+    hashed = [r for r in rounds if r.get("hash_seconds")]
+    if hashed:
+        worker = statistics.median(r["hash_seconds"] for r in hashed)
+        wait = statistics.median(r["hash_wait_seconds"] for r in hashed)
+        print(
+            f"page checksums (SHA-256 + part MD5s, worker): {worker:.2f} s ({args.size_mib / worker:.0f} MiB/s) "
+            f"alongside the upload; completion waited {wait:.2f} s (medians)"
+        )
+    else:
+        print("page checksums:                          off (--no-checksum)")
     if md5:
         print(f"in-page MD5 alone (hash-wasm):           {statistics.median(md5):7.0f} MiB/s")
     print(f"app peak RSS:                            {app_rss:7.1f} MiB (target < 200)")

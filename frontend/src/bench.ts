@@ -1,8 +1,11 @@
 // Upload benchmark page (benchmarks/browser_upload.py): uploads bytes generated in memory through the app's
 // real upload queue (POST /api/uploads -> EvaporateJS through the signer -> POST .../complete) and POSTs the
 // timings as JSON to the `report` URL. Query: token, dataset, size, part (bytes, 0 = service default),
-// concurrency (0 = app default), layout (single | pieces), md5 (bytes to hash for the in-page MD5 throughput, 0 = skip), report, round.
+// concurrency (0 = app default), layout (single | pieces), md5 (bytes to hash for the in-page MD5 throughput, 0 = skip),
+// checksum (1 = the app's SHA-256 + part MD5s in a worker, as in production; 0 = off, to measure their cost), report, round.
+// The in-memory File takes the same path as a picked one: EvaporateJS reads its slices, and so does the worker.
 import { setSession } from "./auth/session";
+import { feedStats } from "./upload/feed";
 import { md5Base64, prepareHashing } from "./upload/hashing";
 import { addFiles, getItems, onUploadCompleted, subscribeUploads, tuneUploads } from "./upload/manager";
 
@@ -54,14 +57,24 @@ async function run(): Promise<void> {
   const part = num("part");
   const concurrency = num("concurrency");
   setSession({ accessToken: query.get("token") ?? "", expiresAt: Date.now() + 3600_000, via: "dev" });
-  tuneUploads({ partSize: part || undefined, maxConcurrentParts: concurrency || undefined });
+  const checksums = query.get("checksum") !== "0";
+  tuneUploads({ partSize: part || undefined, maxConcurrentParts: concurrency || undefined, checksums });
   const generateStart = performance.now();
   const file = randomFile(size, `bench-${query.get("round") ?? "0"}-${Date.now()}.bin`, query.get("layout") ?? "single");
   const generateSeconds = (performance.now() - generateStart) / 1000;
   const marks: Record<string, number> = {};
   let start = 0;
   const finished = new Promise<Record<string, unknown>>((resolve) => {
-    onUploadCompleted((result) => resolve({ version: result.version, stored_size: result.size, etag: result.etag }));
+    onUploadCompleted((result) =>
+      resolve({
+        version: result.version,
+        stored_size: result.size,
+        etag: result.etag,
+        sha256: result.sha256,
+        checksum_state: result.checksum_state,
+        file_id: result.file_id,
+      }),
+    );
     subscribeUploads(() => {
       const item = getItems()[0];
       if (!item) return;
@@ -86,6 +99,12 @@ async function run(): Promise<void> {
     marks,
     generate_seconds: generateSeconds,
     md5_mib_s: md5,
+    checksums,
+    hash_seconds: item.hashSeconds ?? null, // the worker's SHA-256 + part MD5s, alongside the upload
+    hash_read_wait_seconds: item.hashReadWaitSeconds ?? null, // of which the worker waited for the file's bytes
+    hash_wait_seconds: item.hashWaitSeconds ?? null, // how long the completion waited for them
+    hash_held_seconds: item.hashHeldSeconds ?? null, // the worker waited for the upload to ask for parts
+    feed: { ...feedStats }, // parts EvaporateJS got from the worker / read itself; MD5s reused / computed
     user_agent: navigator.userAgent,
   });
 }

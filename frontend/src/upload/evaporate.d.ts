@@ -19,7 +19,10 @@ declare module "evaporate" {
     awsSignatureVersion: "4";
     sendCanonicalRequestToSignerUrl: boolean;
     computeContentMd5: boolean;
-    cryptoMd5Method: (data: ArrayBuffer) => string;
+    cryptoMd5Method: (data: ArrayBuffer | Uint8Array) => string;
+    /** Read parts through readableStreamPartMethod (start, inclusive end) instead of FileReader. */
+    readableStreams?: boolean;
+    readableStreamPartMethod?: (file: File, start: number, endInclusive: number) => unknown;
     cryptoHexEncodedHash256: (data: string | ArrayBuffer) => string;
     partSize: number;
     maxConcurrentParts: number;

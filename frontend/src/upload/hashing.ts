@@ -18,10 +18,10 @@ function base64(bytes: Uint8Array): string {
 }
 
 /** Content-MD5 of a part: base64 of the raw digest. */
-export function md5Base64(data: ArrayBuffer): string {
+export function md5Base64(data: ArrayBuffer | Uint8Array): string {
   if (!md5) throw new Error("MD5 hasher not ready: call prepareHashing() first");
   md5.init();
-  md5.update(new Uint8Array(data));
+  md5.update(data instanceof Uint8Array ? data : new Uint8Array(data));
   return base64(md5.digest("binary"));
 }
 

@@ -1,5 +1,7 @@
 // Upload queue: asks the service for an upload, hands the file to EvaporateJS, watches for stalls,
-// and tells the service when S3 has the whole object.
+// and tells the service when S3 has the whole object. Meanwhile a Web Worker computes the file's SHA-256 and
+// part MD5s (fileHash.ts); the completion declares them, so the service checks the parts against S3's ETag
+// and records the SHA-256.
 import Evaporate, { type ProgressStats } from "evaporate";
 
 import {
@@ -13,8 +15,11 @@ import {
   serverTimeOffsetMs,
   unavailablePart,
 } from "../api/client";
+import type { components } from "../api/schema";
 import type { Upload, UploadCompleted } from "../api/types";
-import { md5Base64, prepareHashing, sha256Hex } from "./hashing";
+import { contentMd5, partStream } from "./feed";
+import { hashFile, type FileHash } from "./fileHash";
+import { prepareHashing, sha256Hex } from "./hashing";
 import { dropLegacySignParams, fingerprint, forgetPending, forgetUpload, rememberPending } from "./resume";
 
 export type UploadStatus =
@@ -50,12 +55,22 @@ export interface UploadItem {
   fileKey?: string;
   evaporate?: Evaporate;
   awaitingComplete?: boolean; // S3 has every byte; only the service's check is missing
+  hash?: FileHash; // the checksums being computed in a worker
+  checksumReady?: boolean; // the worker has the SHA-256 and part MD5s
+  /** Benchmark figures: the worker's hashing time, and how long the completion waited for it. */
+  hashSeconds?: number;
+  hashReadWaitSeconds?: number;
+  hashHeldSeconds?: number;
+  hashWaitSeconds?: number;
 }
+
+type CompleteBody = components["schemas"]["UploadComplete"];
 
 const MAX_ACTIVE_FILES = 3;
 const MAX_CONCURRENT_PARTS = 4;
 let maxConcurrentParts = MAX_CONCURRENT_PARTS;
 let requestedPartSize: number | undefined; // undefined: the service's default
+let checksums = true; // off only in the benchmark, to measure what hashing costs
 /** Attempts of POST …/complete while the service answers 503 (or cannot be reached) before the row fails. */
 const COMPLETE_ATTEMPTS = 5;
 const COMPLETE_MAX_WAIT_SECONDS = 60;
@@ -68,10 +83,14 @@ export function stallSeconds(): number {
   return Number.isFinite(override) && override > 0 ? override : 90;
 }
 
-/** Benchmark hook (src/bench.ts): the part size asked of the service, and the parts in flight per file. */
-export function tuneUploads(options: { partSize?: number; maxConcurrentParts?: number }): void {
+/**
+ * Benchmark hook (src/bench.ts): the part size asked of the service, the parts in flight per file, and
+ * whether the page computes checksums (without, it completes with `{}` and records `size_only`).
+ */
+export function tuneUploads(options: { partSize?: number; maxConcurrentParts?: number; checksums?: boolean }): void {
   requestedPartSize = options.partSize;
   maxConcurrentParts = options.maxConcurrentParts ?? MAX_CONCURRENT_PARTS;
+  checksums = options.checksums ?? true;
 }
 
 let items: UploadItem[] = [];
@@ -163,7 +182,11 @@ function evaporateFor(upload: Upload): Promise<Evaporate> {
         awsSignatureVersion: "4",
         sendCanonicalRequestToSignerUrl: true,
         computeContentMd5: true,
-        cryptoMd5Method: md5Base64,
+        // Parts come from the checksum worker with their MD5 where it has them (feed.ts): the file is read
+        // and MD5-hashed once for both the upload and the checksums.
+        cryptoMd5Method: contentMd5,
+        readableStreams: true,
+        readableStreamPartMethod: partStream,
         cryptoHexEncodedHash256: sha256Hex,
         partSize: upload.part_size,
         maxConcurrentParts,
@@ -226,10 +249,12 @@ async function start(item: UploadItem): Promise<void> {
     size: item.file.size,
     startedAt: new Date().toISOString(),
   });
+  if (checksums) startHash(item, upload);
   let evaporate: Evaporate;
   try {
     evaporate = await evaporateFor(upload);
   } catch (err) {
+    item.hash?.cancel();
     update(item, { status: "failed", message: `The uploader could not start: ${String(err)}` });
     return pump();
   }
@@ -284,15 +309,68 @@ async function start(item: UploadItem): Promise<void> {
     });
   } catch (reason) {
     if (!FINISHED.includes(item.status as UploadStatus)) {
+      item.hash?.cancel();
       update(item, { status: "failed", message: describeFailure(item, reason), speed: 0 });
       void api.post(`/api/uploads/${upload.id}/cancel`).catch(() => undefined);
       forgetPending(fp);
     }
     return pump();
   }
+  item.hash?.stopFeeding();
   if (FINISHED.includes(item.status as UploadStatus)) return pump();
   await finish(item, upload, fp);
 }
+
+/**
+ * Starts the checksums of the upload's file in a worker, alongside EvaporateJS. A failure (the file became
+ * unreadable, …) stops the upload at once: it could never be completed with its checksums.
+ */
+function startHash(item: UploadItem, upload: Upload): FileHash {
+  const hash = hashFile(item.file, upload.part_size, upload.id, (hashed) => {
+    if (item.status === "completing" && item.hash === hash && !item.checksumReady) {
+      update(item, { message: `Computing checksum… ${Math.floor((100 * hashed) / Math.max(1, item.file.size))} %` });
+    }
+  });
+  item.hash = hash;
+  item.checksumReady = false;
+  hash.done.then(
+    (result) => {
+      item.hashSeconds = result.seconds;
+      item.hashReadWaitSeconds = result.readWaitMs / 1000;
+      item.hashHeldSeconds = result.heldMs / 1000;
+      item.checksumReady = true;
+    },
+    (err: unknown) => {
+      if (item.hash !== hash || !["uploading", "pausing", "paused"].includes(item.status)) return;
+      const why = err instanceof Error ? err.message : String(err);
+      void stopUpload(item, "failed", `${why}; the upload was stopped. Add the file again to retry.`);
+    },
+  );
+  return hash;
+}
+
+/** The body of POST …/complete: the SHA-256 and part MD5s, once the worker has them. */
+async function checksumBody(item: UploadItem, upload: Upload): Promise<CompleteBody | undefined> {
+  if (!checksums) return {};
+  const hash = item.hash ?? startHash(item, upload);
+  hash.stopFeeding(); // S3 has every part: nothing more to hand to EvaporateJS
+  const waitStart = performance.now();
+  if (!item.checksumReady) {
+    const pct = Math.floor((100 * hash.hashed()) / Math.max(1, item.file.size));
+    update(item, { message: `Computing checksum… ${pct} %` });
+  }
+  try {
+    const result = await hash.done;
+    item.hashWaitSeconds = (performance.now() - waitStart) / 1000;
+    return { sha256: result.sha256, part_md5s: result.partMd5s };
+  } catch (err) {
+    if (item.hash === hash) item.hash = undefined; // Retry hashes again
+    if (item.status !== "completing") return undefined; // cancelled meanwhile
+    throw new ChecksumFailure(err instanceof Error ? err.message : String(err));
+  }
+}
+
+class ChecksumFailure extends Error {}
 
 function retryAfterOf(xhr: XMLHttpRequest): number | undefined {
   return parseRetryAfter(xhr.getResponseHeader("Retry-After"));
@@ -301,10 +379,10 @@ function retryAfterOf(xhr: XMLHttpRequest): number | undefined {
 const sleep = (ms: number) => new Promise<void>((resolve) => window.setTimeout(resolve, ms));
 
 /** POST …/complete, repeated with backoff (honouring Retry-After) while the service is temporarily down. */
-async function completeWithRetry(item: UploadItem, upload: Upload): Promise<UploadCompleted | undefined> {
+async function completeWithRetry(item: UploadItem, upload: Upload, body: CompleteBody): Promise<UploadCompleted | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await api.post<UploadCompleted>(`/api/uploads/${upload.id}/complete`, {});
+      return await api.post<UploadCompleted>(`/api/uploads/${upload.id}/complete`, body);
     } catch (err) {
       const temporary = err instanceof ApiError ? isTemporary(err.problem) : err instanceof TypeError;
       if (!temporary || attempt >= COMPLETE_ATTEMPTS) throw err;
@@ -327,9 +405,13 @@ async function completeWithRetry(item: UploadItem, upload: Upload): Promise<Uplo
 
 /** All bytes are in S3: ask the service to check them and record the version (idempotent, so retryable). */
 async function finish(item: UploadItem, upload: Upload, fp: string): Promise<void> {
-  update(item, { status: "completing", loaded: item.file.size, message: "Checking the stored object…", awaitingComplete: true });
+  update(item, { status: "completing", loaded: item.file.size, message: "Checking…", awaitingComplete: true });
   try {
-    const result = await completeWithRetry(item, upload);
+    // The completion waits for the checksums: a version is never recorded without them.
+    const body = await checksumBody(item, upload);
+    if (!body) return pump();
+    update(item, { message: "Checking the stored object…" });
+    const result = await completeWithRetry(item, upload, body);
     if (!result) return pump();
     forgetPending(fp);
     update(item, {
@@ -342,6 +424,12 @@ async function finish(item: UploadItem, upload: Upload, fp: string): Promise<voi
     });
     completedListeners.forEach((fn) => fn(result, item));
   } catch (err) {
+    if (err instanceof ChecksumFailure) {
+      // The bytes are in S3 but the local file could not be hashed: Retry hashes it again (a file that was
+      // readable again), nothing is recorded without its checksum.
+      update(item, { status: "failed", message: `${err.message}; nothing was recorded. Retry reads the file again.` });
+      return pump();
+    }
     // Worth a manual Retry of only this check: a lapsed login, the service down or unreachable. The service's
     // refusals (checksum-mismatch, size-mismatch, not-in-s3, upload-expired, …) are final for this upload.
     const again = err instanceof ApiError ? err.status === 401 || err.status >= 500 : err instanceof TypeError;
@@ -400,6 +488,7 @@ function checkStalls(): void {
 
 async function stopUpload(item: UploadItem, status: "failed" | "cancelled", message: string): Promise<void> {
   const wasStarted = Boolean(item.upload);
+  item.hash?.cancel();
   update(item, { status, message, speed: 0, secondsLeft: -1 });
   if (item.evaporate && item.fileKey) {
     // Does not settle while S3 is unreachable (EvaporateJS retries): never await it.
@@ -431,6 +520,7 @@ export function resumeUpload(item: UploadItem): void {
 export function cancelUpload(item: UploadItem): void {
   if (FINISHED.includes(item.status)) return;
   if (item.status === "queued" || item.status === "starting") {
+    item.hash?.cancel();
     update(item, { status: "cancelled", message: "Cancelled" });
     pump();
     return;
@@ -458,6 +548,8 @@ export function retryUpload(item: UploadItem): void {
     signerTrouble: undefined,
     resumed: false,
     awaitingComplete: false,
+    hash: undefined,
+    checksumReady: false,
   });
   pump();
 }

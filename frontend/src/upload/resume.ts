@@ -1,7 +1,12 @@
 // Remembers unfinished uploads across page reloads: fingerprint of the local file -> the service's upload.
 // Re-adding the same file makes POST /api/uploads answer with the same pending upload (resumed: true, same
 // object key), and EvaporateJS then lists the parts already in S3 and sends only the missing ones.
+// Next to them, per upload, where its checksums stood (checksum.ts), so a resumed upload does not hash again
+// what it hashed before the reload.
+import type { Checkpoint } from "./checksum";
+
 const KEY = "omicsdm.pendingUploads";
+const HASH_PREFIX = "omicsdm.checksum.";
 
 export interface PendingRecord {
   uploadId: string;
@@ -38,12 +43,88 @@ export function lookupPending(fp: string): PendingRecord | undefined {
 
 export function forgetPending(fp: string): void {
   const records = read();
+  if (records[fp]) forgetChecksumState(records[fp].uploadId);
   delete records[fp];
   write(records);
 }
 
 export function forgetUpload(uploadId: string): void {
+  forgetChecksumState(uploadId);
   write(Object.fromEntries(Object.entries(read()).filter(([, r]) => r.uploadId !== uploadId)));
+}
+
+interface StoredChecksum {
+  size: number;
+  partSize: number;
+  offset: number;
+  partMd5s: string[];
+  sha256State?: string; // base64
+  sha256?: string;
+}
+
+function toBase64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes));
+}
+
+function fromBase64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/**
+ * Saves where the checksums of an upload stood. Best effort: without localStorage room the upload still
+ * works, a resume then hashes the file from the start.
+ */
+export function saveChecksumState(uploadId: string, size: number, partSize: number, checkpoint: Checkpoint): void {
+  const stored: StoredChecksum = {
+    size,
+    partSize,
+    offset: checkpoint.offset,
+    partMd5s: checkpoint.partMd5s,
+    ...(checkpoint.sha256State ? { sha256State: toBase64(checkpoint.sha256State) } : {}),
+    ...(checkpoint.sha256 ? { sha256: checkpoint.sha256 } : {}),
+  };
+  try {
+    localStorage.setItem(HASH_PREFIX + uploadId, JSON.stringify(stored));
+  } catch {
+    forgetChecksumState(uploadId);
+  }
+}
+
+/** The saved checkpoint of an upload, if it was saved for this size and part size. */
+export function loadChecksumState(uploadId: string, size: number, partSize: number): Checkpoint | null {
+  try {
+    const stored = JSON.parse(localStorage.getItem(HASH_PREFIX + uploadId) ?? "null") as StoredChecksum | null;
+    if (!stored || stored.size !== size || stored.partSize !== partSize || !Array.isArray(stored.partMd5s)) return null;
+    return {
+      offset: stored.offset,
+      partMd5s: stored.partMd5s,
+      ...(stored.sha256State ? { sha256State: fromBase64(stored.sha256State) } : {}),
+      ...(stored.sha256 ? { sha256: stored.sha256 } : {}),
+    };
+  } catch {
+    return null;
+  }
+}
+
+export function forgetChecksumState(uploadId: string): void {
+  try {
+    localStorage.removeItem(HASH_PREFIX + uploadId);
+  } catch {
+    // no localStorage: nothing saved either
+  }
+}
+
+/** Drops checksum states of uploads that are no longer remembered as unfinished (discarded elsewhere, expired). */
+export function pruneChecksumStates(keep: string[] = []): void {
+  try {
+    const live = new Set([...keep, ...Object.values(read()).map((r) => r.uploadId)]);
+    for (let i = localStorage.length - 1; i >= 0; i--) {
+      const key = localStorage.key(i);
+      if (key?.startsWith(HASH_PREFIX) && !live.has(key.slice(HASH_PREFIX.length))) localStorage.removeItem(key);
+    }
+  } catch {
+    // best effort
+  }
 }
 
 export function allPending(): [string, PendingRecord][] {
