@@ -250,6 +250,19 @@ async function start(item: UploadItem): Promise<void> {
     startedAt: new Date().toISOString(),
   });
   if (checksums) startHash(item, upload);
+  if (upload.stored) {
+    // Already complete in S3 (the tab closed after S3's Complete, before the service was told): record
+    // it after the usual checks; no byte is sent again.
+    item.hash?.stopFeeding();
+    update(item, {
+      upload,
+      resumed: true,
+      fileKey: `${upload.bucket}/${upload.object_key}`,
+      message: "Already in the storage: checking and recording it…",
+    });
+    await finish(item, upload, fp);
+    return;
+  }
   let evaporate: Evaporate;
   try {
     evaporate = await evaporateFor(upload);
