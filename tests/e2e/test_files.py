@@ -79,6 +79,14 @@ async def test_mark_deleted_trash_refused_download_and_restore(
         file_id = api.get("/api/files", params={"dataset_id": lab.dataset["id"]}).json()["items"][0]["id"]
 
     await row.get_by_role("checkbox").check()
+    # A link copied from the page before "Mark deleted" works now and is refused after it.
+    await page.get_by_test_id("download-selected").click()
+    dialog = page.get_by_test_id("download-dialog")
+    copied = await dialog.get_by_test_id("download-link").get_attribute("href")
+    assert copied and "/api/links/" in copied
+    await dialog.get_by_role("button", name="Close").click()
+    link_status = "async (url) => (await fetch(url, {redirect: 'manual'})).status"
+    assert await page.evaluate(link_status, copied) == 0  # opaque redirect: the service said 302 to S3
     await page.get_by_test_id("delete-selected").click()
     confirm = page.get_by_test_id("confirm-delete")
     assert "old_calls.vcf" in await confirm.inner_text()
@@ -98,6 +106,7 @@ async def test_mark_deleted_trash_refused_download_and_restore(
     )
     assert refused["status"] in (403, 404, 409, 410), refused
     assert refused["body"]["detail"]
+    assert await page.evaluate(link_status, copied) == 404
 
     await page.get_by_role("link", name="Trash").click()
     trashed = page.locator('[data-testid=trash-row][data-name="old_calls.vcf"]')
