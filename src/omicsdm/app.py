@@ -19,7 +19,8 @@ from omicsdm.deps import AppState
 from omicsdm.errors import install_error_handlers
 from omicsdm.frontend import mount_frontend
 from omicsdm.openapi import install_openapi
-from omicsdm.routers import admin, auth, catalog, files, health, uploads
+from omicsdm.routers import admin, auth, catalog, drs, files, health, uploads
+from omicsdm.services.files import PUBLIC_URL_INFO
 from omicsdm.services.signer import Signer, SignerCache
 from omicsdm.settings import Settings, get_settings
 from omicsdm.storage import open_storage
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 except Exception as exc:  # S3 down at start: serve anyway, /readyz says why
                     log.warning("bucket set-up skipped: %s", exc)
             sessionmaker = make_sessionmaker(engine)
+            # Versions carry their DRS URI, whichever service shapes them (services/files.version_out).
+            sessionmaker.configure(info={PUBLIC_URL_INFO: settings.public_url})
             tokens = UploadTokens(settings.secret_key.get_secret_value())
             app.state.omicsdm = AppState(
                 settings=settings,
@@ -83,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     for router in (health.router, auth.router, catalog.router, uploads.router, files.router, admin.router):
         app.include_router(router)
+    drs.install(app)
     mount_frontend(app, settings.frontend_dist or Path(__file__).resolve().parents[2] / "frontend" / "dist")
     return app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -109,6 +109,20 @@ class AuthSettings(BaseModel):
         return None
 
 
+class DrsSettings(BaseModel):
+    spec_version: Literal["1.5.0", "1.2.0"] = Field(
+        "1.5.0", description="GA4GH DRS version to answer with: 1.5.0, or exactly the 1.2.0 shapes for older clients."
+    )
+    max_bulk_request_length: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="Most object (or object/access) ids one bulk DRS request may name (413 above).",
+    )
+    organization_name: str = Field("omicsdm", description="Organization named in the DRS service-info.")
+    organization_url: str | None = Field(None, description="Its web site in the service-info (default: public_url).")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OMICSDM_", env_nested_delimiter="__", extra="ignore")
 
@@ -119,6 +133,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     s3: S3Settings = S3Settings()
     auth: AuthSettings = AuthSettings()
+    drs: DrsSettings = DrsSettings()
     allowed_extensions: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Allowed file name endings, e.g. fastq.gz,bam,vcf.gz; empty = any."
     )

@@ -613,6 +613,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ga4gh/drs/v1/objects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Several DRS objects
+         * @description The objects named in `bulk_object_ids`; the others are listed under `unresolved_drs_objects`.
+         */
+        post: operations["drsGetBulkObjects"];
+        delete?: never;
+        /**
+         * How to authorize for several DRS objects
+         * @description The authorizations of each object named in `bulk_object_ids` (no body, or null: none).
+         */
+        options: operations["drsBulkObjectAuthorizations"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ga4gh/drs/v1/objects/{object_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A DRS object (one file version)
+         * @description Size, times, checksums, name, comment, aliases and the access method of a file version.
+         */
+        get: operations["drsGetObject"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        /**
+         * How to authorize for a DRS object
+         * @description Bearer tokens (OIDC access tokens or personal API tokens); public objects need none.
+         */
+        options: operations["drsObjectAuthorizations"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ga4gh/drs/v1/objects/{object_id}/access/{access_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A short-lived URL for a DRS object's bytes
+         * @description A presigned S3 GET URL pinned to the version, valid OMICSDM_S3__DOWNLOAD_URL_EXPIRY_SECONDS.
+         */
+        get: operations["drsGetAccessUrl"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ga4gh/drs/v1/objects/access": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Short-lived URLs for several DRS objects
+         * @description One URL per object and access id; what cannot be served is listed with its status (403, 404, 409).
+         */
+        post: operations["drsGetBulkAccessUrls"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ga4gh/drs/v1/service-info": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * DRS service-info
+         * @description GA4GH service-info of this DRS: type org.ga4gh:drs, bulk limit, object count and bytes (1.5).
+         */
+        get: operations["drsServiceInfo"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -882,6 +990,11 @@ export interface components {
         };
         /** DownloadLink */
         DownloadLink: {
+            /**
+             * Drs Uri
+             * @description The version's GA4GH DRS URI, drs://<host>/<version id>
+             */
+            drs_uri: string;
             /** Etag */
             etag: string;
             /**
@@ -951,6 +1064,260 @@ export interface components {
             allow_corrupt: boolean;
             /** Items */
             items: components["schemas"]["Selection"][];
+        };
+        /** DrsAccessMethod */
+        DrsAccessMethod: {
+            /**
+             * Access Id
+             * @description Pass to /objects/{object_id}/access/{access_id}
+             */
+            access_id?: string | null;
+            access_url?: components["schemas"]["DrsAccessURL"] | null;
+            authorizations?: components["schemas"]["DrsAuthorizations"] | null;
+            /** Available */
+            available?: boolean | null;
+            /** Cloud */
+            cloud?: string | null;
+            /** Region */
+            region?: string | null;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "s3" | "gs" | "ftp" | "gsiftp" | "globus" | "htsget" | "https" | "file";
+        };
+        /** DrsAccessURL */
+        DrsAccessURL: {
+            /**
+             * Headers
+             * @description Headers to send with the request, as "Name: value"
+             */
+            headers?: string[] | null;
+            /**
+             * Url
+             * @description A presigned S3 URL, valid for a short while
+             */
+            url: string;
+        };
+        /** DrsAuthorizations */
+        DrsAuthorizations: {
+            /** Bearer Auth Issuers */
+            bearer_auth_issuers?: string[] | null;
+            /** Drs Object Id */
+            drs_object_id?: string | null;
+            /** Passport Auth Issuers */
+            passport_auth_issuers?: string[] | null;
+            /** Supported Types */
+            supported_types?: ("None" | "BasicAuth" | "BearerAuth" | "PassportAuth")[] | null;
+        };
+        /** DrsBulkAccessItem */
+        DrsBulkAccessItem: {
+            /** Bulk Access Ids */
+            bulk_access_ids: string[];
+            /** Bulk Object Id */
+            bulk_object_id: string;
+        };
+        /** DrsBulkAccessRequest */
+        DrsBulkAccessRequest: {
+            /** Bulk Object Access Ids */
+            bulk_object_access_ids: components["schemas"]["DrsBulkAccessItem"][];
+            /**
+             * Passports
+             * @description Not used: this service takes bearer tokens (Authorization header)
+             */
+            passports?: string[] | null;
+        };
+        /** DrsBulkAccessURL */
+        DrsBulkAccessURL: {
+            /** Drs Access Id */
+            drs_access_id: string;
+            /** Drs Object Id */
+            drs_object_id: string;
+            /** Headers */
+            headers?: string[] | null;
+            /** Url */
+            url: string;
+        };
+        /** DrsBulkAccessURLs */
+        DrsBulkAccessURLs: {
+            /** Resolved Drs Object Access Urls */
+            resolved_drs_object_access_urls: components["schemas"]["DrsBulkAccessURL"][];
+            summary: components["schemas"]["DrsSummary"];
+            /** Unresolved Drs Objects */
+            unresolved_drs_objects: components["schemas"]["DrsUnresolved"][];
+        };
+        /** DrsBulkAuthorizations */
+        DrsBulkAuthorizations: {
+            /** Resolved Drs Object */
+            resolved_drs_object: components["schemas"]["DrsAuthorizations"][];
+            summary: components["schemas"]["DrsSummary"];
+            /** Unresolved Drs Objects */
+            unresolved_drs_objects: components["schemas"]["DrsUnresolved"][];
+        };
+        /** DrsBulkObjectIds */
+        DrsBulkObjectIds: {
+            /**
+             * Bulk Object Ids
+             * @description DRS object ids
+             */
+            bulk_object_ids: string[];
+        };
+        /** DrsBulkObjectRequest */
+        DrsBulkObjectRequest: {
+            /**
+             * Bulk Object Ids
+             * @description DRS object ids
+             */
+            bulk_object_ids: string[];
+            /**
+             * Passports
+             * @description Not used: this service takes bearer tokens (Authorization header)
+             */
+            passports?: string[] | null;
+        };
+        /** DrsBulkObjects */
+        DrsBulkObjects: {
+            /** Resolved Drs Object */
+            resolved_drs_object: components["schemas"]["DrsObject"][];
+            summary: components["schemas"]["DrsSummary"];
+            /** Unresolved Drs Objects */
+            unresolved_drs_objects: components["schemas"]["DrsUnresolved"][];
+        };
+        /** DrsChecksum */
+        DrsChecksum: {
+            /**
+             * Checksum
+             * @description Hex digest (for `etag`: the S3 ETag, which may end in -N)
+             */
+            checksum: string;
+            /**
+             * Type
+             * @description sha-256, md5 (whole-file MD5s only) or etag
+             */
+            type: string;
+        };
+        /** DrsError */
+        DrsError: {
+            /**
+             * Msg
+             * @description What went wrong
+             */
+            msg: string;
+            /**
+             * Status Code
+             * @description The HTTP status code
+             */
+            status_code: number;
+        };
+        /** DrsObject */
+        DrsObject: {
+            /** Access Methods */
+            access_methods?: components["schemas"]["DrsAccessMethod"][] | null;
+            /**
+             * Aliases
+             * @description <project>/<dataset>/<name> and <name>@<version>
+             */
+            aliases?: string[] | null;
+            /** Checksums */
+            checksums: components["schemas"]["DrsChecksum"][];
+            /**
+             * Created Time
+             * Format: date-time
+             */
+            created_time: string;
+            /**
+             * Description
+             * @description The file's comment
+             */
+            description?: string | null;
+            /**
+             * Id
+             * @description The file version's id: the same id always names the same bytes
+             */
+            id: string;
+            /** Mime Type */
+            mime_type?: string | null;
+            /**
+             * Name
+             * @description The file's name (its last path segment)
+             */
+            name?: string | null;
+            /**
+             * Self Uri
+             * @description drs://<host>/<id>
+             */
+            self_uri: string;
+            /** Size */
+            size: number;
+            /** Updated Time */
+            updated_time?: string | null;
+            /**
+             * Version
+             * @description The version number within the file
+             */
+            version?: string | null;
+        };
+        /** DrsOrganization */
+        DrsOrganization: {
+            /** Name */
+            name: string;
+            /** Url */
+            url: string;
+        };
+        /** DrsServiceInfo */
+        DrsServiceInfo: {
+            /** Description */
+            description?: string | null;
+            /** Documentationurl */
+            documentationUrl?: string | null;
+            drs?: components["schemas"]["DrsServiceStats"] | null;
+            /** Id */
+            id: string;
+            /**
+             * Maxbulkrequestlength
+             * @description 1.5: deprecated copy of drs.maxBulkRequestLength
+             */
+            maxBulkRequestLength?: number | null;
+            /** Name */
+            name: string;
+            organization: components["schemas"]["DrsOrganization"];
+            type: components["schemas"]["DrsServiceType"];
+            /** Version */
+            version: string;
+        };
+        /** DrsServiceStats */
+        DrsServiceStats: {
+            /** Maxbulkrequestlength */
+            maxBulkRequestLength: number;
+            /** Objectcount */
+            objectCount?: number | null;
+            /** Totalobjectsize */
+            totalObjectSize?: number | null;
+        };
+        /** DrsServiceType */
+        DrsServiceType: {
+            /** Artifact */
+            artifact: string;
+            /** Group */
+            group: string;
+            /** Version */
+            version: string;
+        };
+        /** DrsSummary */
+        DrsSummary: {
+            /** Requested */
+            requested: number;
+            /** Resolved */
+            resolved: number;
+            /** Unresolved */
+            unresolved: number;
+        };
+        /** DrsUnresolved */
+        DrsUnresolved: {
+            /** Error Code */
+            error_code: number;
+            /** Object Ids */
+            object_ids: string[];
         };
         /** FileDetail */
         FileDetail: {
@@ -1484,6 +1851,16 @@ export interface components {
              * Format: uuid
              */
             dataset_id: string;
+            /**
+             * Drs Id
+             * @description The version's GA4GH DRS object id (GET /ga4gh/drs/v1/objects/{drs_id})
+             */
+            drs_id: string;
+            /**
+             * Drs Uri
+             * @description The version's DRS URI, drs://<host>/<drs_id>
+             */
+            drs_uri?: string | null;
             /** Etag */
             etag: string;
             /**
@@ -3840,6 +4217,495 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    drsGetBulkObjects: {
+        parameters: {
+            query?: {
+                /** @description Ignored: every object is a single blob */
+                expand?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DrsBulkObjectRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsBulkObjects"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description No or invalid credentials, and the object is not public */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description The bulk request names more ids than service-info's maxBulkRequestLength */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description An unexpected error occurred */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description PostgreSQL or S3 is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+        };
+    };
+    drsBulkObjectAuthorizations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DrsBulkObjectIds"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsBulkAuthorizations"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description No or invalid credentials, and the object is not public */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description The bulk request names more ids than service-info's maxBulkRequestLength */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description An unexpected error occurred */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description PostgreSQL or S3 is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+        };
+    };
+    drsGetObject: {
+        parameters: {
+            query?: {
+                /** @description Ignored: every object is a single blob */
+                expand?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description A DRS object id (a file version's id) */
+                object_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsObject"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description No or invalid credentials, and the object is not public */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description No such object (or the caller may not read it, or its file is marked deleted) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description An unexpected error occurred */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description PostgreSQL or S3 is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+        };
+    };
+    drsObjectAuthorizations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A DRS object id (a file version's id) */
+                object_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsAuthorizations"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description No or invalid credentials, and the object is not public */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description No such object (or the caller may not read it, or its file is marked deleted) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description An unexpected error occurred */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description PostgreSQL or S3 is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+        };
+    };
+    drsGetAccessUrl: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The access_id of the object's access method */
+                access_id: string;
+                /** @description A DRS object id (a file version's id) */
+                object_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsAccessURL"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description No or invalid credentials, and the object is not public */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description Readable, but this project lets only the owner group download its files */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description No such object (or the caller may not read it, or its file is marked deleted) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description The version failed its integrity check and is not served */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description An unexpected error occurred */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description PostgreSQL or S3 is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+        };
+    };
+    drsGetBulkAccessUrls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DrsBulkAccessRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsBulkAccessURLs"];
+                };
+            };
+            /** @description The request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description No or invalid credentials, and the object is not public */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description The bulk request names more ids than service-info's maxBulkRequestLength */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description An unexpected error occurred */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description PostgreSQL or S3 is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+        };
+    };
+    drsServiceInfo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsServiceInfo"];
+                };
+            };
+            /** @description An unexpected error occurred */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
+                };
+            };
+            /** @description PostgreSQL or S3 is unavailable; retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrsError"];
                 };
             };
         };

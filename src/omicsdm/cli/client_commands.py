@@ -488,6 +488,9 @@ def versions(file_id: Annotated[str, typer.Argument(help="File id")], as_json: J
                 style="red" if v.fixity == "corrupt" else None,
             )
         out.print(table)
+        for v in sorted(detail.versions, key=lambda v: v.version):
+            if v.drs_uri:
+                out.print(f"v{v.version}  {escape(v.drs_uri)}")
         return 0
 
     _run(main)

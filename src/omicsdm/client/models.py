@@ -100,6 +100,7 @@ class Version(Model):
     submitted_by: str | None
     submitted_at: datetime
     restored: bool = False
+    drs_uri: str | None = None  # GA4GH DRS URI of this version (servers before DRS: None)
 
 
 class FileRow(Model):

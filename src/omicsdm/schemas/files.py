@@ -45,6 +45,8 @@ class VersionOut(BaseModel):
     submitted_by: str | None
     submitted_at: datetime
     restored: bool = Field(False, description="This upload brought a deleted file back")
+    drs_id: str = Field(description="The version's GA4GH DRS object id (GET /ga4gh/drs/v1/objects/{drs_id})")
+    drs_uri: str | None = Field(None, description="The version's DRS URI, drs://<host>/<drs_id>")
 
 
 class FileOut(BaseModel):
@@ -148,6 +150,7 @@ class DownloadLink(BaseModel):
         "for pages, manifests and sharing with yourself"
     )
     expires_at: datetime
+    drs_uri: str = Field(description="The version's GA4GH DRS URI, drs://<host>/<version id>")
 
 
 class DownloadLinks(BaseModel):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import object_session
 
 from omicsdm.auth.principal import Principal
 from omicsdm.auth.secrets import LinkTokens
@@ -16,6 +17,7 @@ from omicsdm.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from omicsdm.repository import audit, catalog, overview
 from omicsdm.repository import files as files_repo
 from omicsdm.repository.overview import NEVER_DELETED, SORT_COLUMNS, OverviewFilter, OverviewRow
+from omicsdm.schemas.drs import drs_uri
 from omicsdm.schemas.files import (
     AuditOut,
     DownloadLink,
@@ -39,6 +41,7 @@ from omicsdm.storage import Storage
 OVERVIEW_SORTS = tuple(SORT_COLUMNS)
 LINK_PATH = "/api/links"
 SORTS = [f"{direction}{key}" for key in OVERVIEW_SORTS for direction in ("", "-")]
+PUBLIC_URL_INFO = "omicsdm.public_url"  # key of the service's public URL in a request session's `info`
 
 
 @dataclass
@@ -143,7 +146,17 @@ def version_out(
         submitted_by=submitter,
         submitted_at=version.submitted_at,
         restored=restored,
+        drs_id=str(version.id),
+        drs_uri=_drs_uri_of(version),
     )
+
+
+def _drs_uri_of(version: FileVersion) -> str | None:
+    """The service's public URL rides on the request's session (app.py puts it in `Session.info`), so
+    every path that shapes a version (history, uploads) names its DRS URI without passing settings on."""
+    session = object_session(version)
+    public_url = session.info.get(PUBLIC_URL_INFO) if session is not None else None
+    return drs_uri(public_url, version.id) if public_url else None
 
 
 def _version_of(row: OverviewRow, version: FileVersion, submitter: str | None) -> VersionOut:
@@ -368,6 +381,7 @@ async def download_links(
                 url=url,
                 link=f"{base}{LINK_PATH}/{token}",
                 expires_at=expires_at,
+                drs_uri=drs_uri(settings.public_url, target.version_id),
             )
         )
         events.append(
@@ -425,11 +439,12 @@ async def follow_link(
 
 
 def manifest_tsv(links: DownloadLinks) -> str:
-    lines = ["name\tversion\tsize\tsha256\tetag\tintegrity\tfile_id\texpires_at\turl"]
+    # `url` stays the last column: scripts take it with `awk -F"\t" "{print $NF}"`.
+    lines = ["name\tversion\tsize\tsha256\tetag\tintegrity\tfile_id\texpires_at\tdrs_uri\turl"]
     for link in links.items:
         name = link.name.replace("\t", " ").replace("\n", " ")
         lines.append(
             f"{name}\t{link.version}\t{link.size}\t{link.sha256 or ''}\t{link.etag}\t{link.integrity}\t{link.file_id}\t"
-            f"{link.expires_at.isoformat()}\t{link.link}"
+            f"{link.expires_at.isoformat()}\t{link.drs_uri}\t{link.link}"
         )
     return "\n".join(lines) + "\n"
