@@ -396,3 +396,22 @@ async def test_drs_1_2_0_mode(client: httpx.AsyncClient, world: World, settings_
         ]:
             assert response.status_code in (401, 404)
             validate("1.2.0", template, "get", response)
+
+
+async def test_corrupt_versions_are_not_served(client: httpx.AsyncClient, world: World, database_url: str) -> None:
+    import asyncpg
+
+    from tests.conftest import _dsn
+
+    v = await put(client, world.alice, world.dataset["id"], "bad.bam", CONTENT)
+    conn = await asyncpg.connect(_dsn(database_url))
+    try:
+        await conn.execute("UPDATE file_versions SET fixity = 'corrupt' WHERE id = $1", uuid.UUID(v["id"]))
+    finally:
+        await conn.close()
+    obj = validate(
+        "1.5.0", "/objects/{object_id}", "get", await client.get(f"{DRS}/objects/{v['id']}", headers=world.bob.headers)
+    )
+    assert obj["access_methods"][0]["available"] is False
+    response = await client.get(f"{DRS}/objects/{v['id']}/access/s3", headers=world.bob.headers)
+    assert response.status_code == 409 and response.json()["status_code"] == 409
