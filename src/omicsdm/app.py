@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from omicsdm import __version__
+from omicsdm import __version__, metrics
 from omicsdm.auth.jwt import TokenVerifier
 from omicsdm.auth.secrets import LinkTokens, UploadTokens
 from omicsdm.db.engine import make_engine, make_sessionmaker
@@ -19,6 +19,8 @@ from omicsdm.deps import AppState
 from omicsdm.errors import install_error_handlers
 from omicsdm.frontend import mount_frontend
 from omicsdm.openapi import install_openapi
+from omicsdm.request_id import HEADER as REQUEST_ID_HEADER
+from omicsdm.request_id import RequestIdMiddleware
 from omicsdm.routers import admin, auth, catalog, drs, files, health, uploads
 from omicsdm.services.files import PUBLIC_URL_INFO
 from omicsdm.services.signer import Signer, SignerCache
@@ -82,8 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["Location"],
+            expose_headers=["Location", REQUEST_ID_HEADER],
         )
+    # Outermost, around ProblemMiddleware: 500 and 503 answers are counted and carry the request id too.
+    metrics.install(app, settings)
+    app.add_middleware(RequestIdMiddleware)
     for router in (health.router, auth.router, catalog.router, uploads.router, files.router, admin.router):
         app.include_router(router)
     drs.install(app)

@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from omicsdm.request_id import current as current_request_id
+
 log = logging.getLogger("omicsdm")
 
 PROBLEM_JSON = "application/problem+json"
@@ -86,6 +88,7 @@ def problem(status: int, code: str, detail: str, headers: dict[str, str] | None 
         "code": code,
         "detail": detail,
         **extra,
+        "request_id": current_request_id(),  # to quote when reporting a problem; also in X-Request-ID
     }
     all_headers = dict(headers or {})
     if status == 401:

@@ -123,6 +123,13 @@ class DrsSettings(BaseModel):
     organization_url: str | None = Field(None, description="Its web site in the service-info (default: public_url).")
 
 
+class MetricsSettings(BaseModel):
+    enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    token: SecretStr | None = Field(
+        None, description="When set, /metrics answers only requests with Authorization: Bearer <token>."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OMICSDM_", env_nested_delimiter="__", extra="ignore")
 
@@ -134,6 +141,10 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     auth: AuthSettings = AuthSettings()
     drs: DrsSettings = DrsSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or as one JSON object per line (for log shippers)."
+    )
     allowed_extensions: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Allowed file name endings, e.g. fastq.gz,bam,vcf.gz; empty = any."
     )

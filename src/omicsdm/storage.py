@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from urllib.parse import quote
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
+from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
+from omicsdm import metrics
 from omicsdm.settings import S3Settings
 from omicsdm.signing.presign import Presigner
 
@@ -31,7 +34,9 @@ log = logging.getLogger("omicsdm.storage")
 
 PING_TIMEOUT_SECONDS = 3.0
 MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion", "400"})
-READ_CHUNK = 16 * 1024 * 1024  # ranges of 16 MiB, 4 in flight, streamed in pieces: fastest measured (benchmarks/fixity.py)
+READ_CHUNK = (
+    16 * 1024 * 1024
+)  # ranges of 16 MiB, 4 in flight, streamed in pieces: fastest measured (benchmarks/fixity.py)
 READ_PARALLEL = 4
 READ_PIECE = 1024 * 1024
 
@@ -320,6 +325,41 @@ def no_delete_policy(bucket: str) -> dict[str, Any]:
     }
 
 
+_STARTED = "omicsdm_started"
+
+
+def instrument(client: S3Client) -> None:
+    """Time every S3 API call of this client and count its failures (metrics.S3_DURATION, S3_ERRORS).
+
+    The one place S3 calls are measured: botocore's call events fire once per API call, paginated
+    pages and retries included, whichever Storage method (or provisioning step) made it.
+    """
+    events = client.meta.events
+    events.register("before-call.s3", _call_started)
+    events.register("after-call.s3", _call_answered)
+    events.register("after-call-error.s3", _call_failed)
+
+
+def _call_started(context: dict[str, Any], **_: Any) -> None:
+    context[_STARTED] = time.perf_counter()
+
+
+def _call_answered(http_response: Any, model: Any, context: dict[str, Any], **_: Any) -> None:
+    status = http_response.status_code
+    # 4xx are answers (404 is how a missing object is told); 403 is not: credentials or policy are wrong.
+    metrics.s3_call(xform_name(model.name), _elapsed(context), status >= 500 or status == 403)
+
+
+def _call_failed(model: Any, context: dict[str, Any], **_: Any) -> None:
+    metrics.s3_call(xform_name(model.name), _elapsed(context), True)
+
+
+def _elapsed(context: dict[str, Any]) -> float:
+    now = time.perf_counter()
+    started: float = context.get(_STARTED, now)
+    return now - started
+
+
 @asynccontextmanager
 async def open_storage(settings: S3Settings) -> AsyncIterator[Storage]:
     config = AioConfig(
@@ -339,4 +379,5 @@ async def open_storage(settings: S3Settings) -> AsyncIterator[Storage]:
         aws_secret_access_key=settings.secret_access_key.get_secret_value(),
         config=config,
     ) as client:
+        instrument(client)
         yield Storage(client, settings)

@@ -1560,6 +1560,12 @@ export interface components {
             errors: {
                 [key: string]: unknown;
             }[] | null;
+            /**
+             * Request Id
+             * @description The request's id (also the X-Request-ID response header); quote it when reporting a problem
+             * @default null
+             */
+            request_id: string | null;
             /** Status */
             status: number;
             /** Title */

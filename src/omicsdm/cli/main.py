@@ -82,7 +82,7 @@ def serve(
 
         from omicsdm.logs import log_config
 
-        run.settings = Settings()  # fail fast, in one line, on invalid settings
+        settings = run.settings = Settings()  # fail fast, in one line, on invalid settings
         try:
             uvicorn.run(
                 "omicsdm.asgi:app",
@@ -94,7 +94,7 @@ def serve(
                 timeout_keep_alive=timeout_keep_alive,
                 timeout_graceful_shutdown=timeout_graceful_shutdown,
                 access_log=access_log,
-                log_config=log_config(),
+                log_config=log_config(fmt=settings.log_format),
             )
         except SystemExit as exc:
             # uvicorn exits 3 when it could not start (port taken, app startup failed) and has logged why;

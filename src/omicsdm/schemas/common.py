@@ -66,6 +66,9 @@ class Problem(BaseModel):
     code: str = Field(description="Stable machine-readable error code (docs/api.md lists them); branch on this")
     detail: str
     errors: list[dict[str, Any]] | None = None
+    request_id: str | None = Field(
+        None, description="The request's id (also the X-Request-ID response header); quote it when reporting a problem"
+    )
 
 
 class Message(BaseModel):

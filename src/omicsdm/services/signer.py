@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from omicsdm import metrics
 from omicsdm.auth.secrets import UploadTokens
 from omicsdm.db.models import UploadState
 from omicsdm.errors import Forbidden, outage_of, unavailable
@@ -128,6 +129,7 @@ class Signer:
             await self._refuse(upload_id, exc.reason, request, exc.code)
         if checked.s3_upload_id is not None and entry.grant.s3_upload_id is None:
             await self._bind(entry, checked.s3_upload_id, request)
+        metrics.SIGNATURES_ISSUED.inc()
         return sigv4.signature(self._secret, request.datetime[:8], entry.grant.region, request.to_sign)
 
     async def _load(self, upload_id: uuid.UUID) -> CachedUpload | None:
@@ -180,6 +182,7 @@ class Signer:
     ) -> NoReturn:
         first_line = request.canonical_request.split("\n", 2)[:2]
         log.warning("signing refused for upload %s: %s (%s)", upload_id, reason, " ".join(first_line)[:300])
+        metrics.signature_refused(code)
         refused = Forbidden(f"signing refused: {reason}", code=code)
         if upload_id is None and not self._anonymous_audits.take():
             # The signer needs no login, so forged tokens must not become unbounded database writes.

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omicsdm import metrics
 from omicsdm.auth.principal import Principal
 from omicsdm.auth.secrets import UploadTokens
 from omicsdm.db.models import ChecksumState, File, FileVersion, UploadSession, UploadState
@@ -91,6 +92,7 @@ async def start(
         # S3 no longer has its multipart upload (aborted, or expired there): resuming would dead-end in
         # "already initiated", so close it and start afresh on a new key.
         await uploads.finish(session, existing, UploadState.CANCELLED)
+        metrics.UPLOAD_CANCELLED.inc()
         await audit.record_by(
             session,
             principal,
@@ -126,6 +128,7 @@ async def start(
         target_id=upload.id,
         detail={"dataset_id": str(dataset.id), "name": name, "size": data.size, "part_size": part_size},
     )
+    metrics.UPLOAD_STARTED.inc()
     return upload_out(upload, settings, tokens)
 
 
@@ -231,6 +234,7 @@ async def complete(
     )
     await uploads.finish(session, upload, UploadState.COMPLETED)
     cache.invalidate(upload.id)
+    metrics.upload_completed(version.size)
     await audit.record_by(
         session,
         principal,
@@ -332,6 +336,7 @@ async def cancel(
         raise Conflict(f"upload is {upload.state.value}; nothing to cancel", code="upload-not-pending")
     await uploads.finish(session, upload, UploadState.CANCELLED)
     cache.invalidate(upload.id)
+    metrics.UPLOAD_CANCELLED.inc()
     await audit.record_by(
         session,
         principal,
