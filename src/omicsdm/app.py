@@ -86,13 +86,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["Location", REQUEST_ID_HEADER],
         )
-    # Outermost, around ProblemMiddleware: 500 and 503 answers are counted and carry the request id too.
-    metrics.install(app, settings)
-    app.add_middleware(RequestIdMiddleware)
     for router in (health.router, auth.router, catalog.router, uploads.router, files.router, admin.router):
         app.include_router(router)
     drs.install(app)
     mount_frontend(app, settings.frontend_dist or Path(__file__).resolve().parents[2] / "frontend" / "dist")
+    # /metrics last among the routes (the API's routes are matched first); the two middlewares outermost,
+    # around ProblemMiddleware: 500 and 503 answers are counted and carry the request id too.
+    metrics.install(app, settings)
+    app.add_middleware(RequestIdMiddleware)
     return app
 
 
