@@ -190,8 +190,13 @@ async def test_manifest_json_and_tsv_and_redirect(client: httpx.AsyncClient, wor
     assert as_tsv.headers["content-type"].startswith("text/tab-separated-values")
     rows = list(csv.DictReader(io.StringIO(as_tsv.text), delimiter="\t"))
     assert [(r["name"], r["size"]) for r in rows] == [("m/a.txt", "5"), ("m/b.txt", "4")]
+    # The TSV's url is the service's link (at the public URL): follow it through the app, then S3.
+    link = rows[1]["url"]
+    assert link.startswith("http://127.0.0.1:8000/api/links/")
+    followed = await client.get(link.removeprefix("http://127.0.0.1:8000"))
+    assert followed.status_code == 302
     async with httpx.AsyncClient() as s3c:
-        assert (await s3c.get(rows[1]["url"])).content == b"beta"
+        assert (await s3c.get(followed.headers["location"])).content == b"beta"
 
     redirect = await client.get(f"/api/files/{a['file_id']}/download", headers=world.bob.headers)
     assert redirect.status_code == 302

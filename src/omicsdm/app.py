@@ -22,7 +22,6 @@ from omicsdm.openapi import install_openapi
 from omicsdm.request_id import HEADER as REQUEST_ID_HEADER
 from omicsdm.request_id import RequestIdMiddleware
 from omicsdm.routers import admin, auth, catalog, drs, files, health, uploads
-from omicsdm.services.files import PUBLIC_URL_INFO
 from omicsdm.services.signer import Signer, SignerCache
 from omicsdm.settings import Settings, get_settings
 from omicsdm.storage import open_storage
@@ -52,8 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 except Exception as exc:  # S3 down at start: serve anyway, /readyz says why
                     log.warning("bucket set-up skipped: %s", exc)
             sessionmaker = make_sessionmaker(engine)
-            # Versions carry their DRS URI, whichever service shapes them (services/files.version_out).
-            sessionmaker.configure(info={PUBLIC_URL_INFO: settings.public_url})
             tokens = UploadTokens(settings.secret_key.get_secret_value())
             app.state.omicsdm = AppState(
                 settings=settings,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from pydantic import StringConstraints
 
-from omicsdm.deps import CurrentUser, Session, State, Storage_
+from omicsdm.deps import AppSettings, CurrentUser, Session, State, Storage_
 from omicsdm.schemas.common import INT32_MAX, NO_NUL, IsoDateTime, Problem
 from omicsdm.schemas.files import (
     ANNOTATION_FILTER,
@@ -103,9 +103,9 @@ async def list_files(session: Session, user: CurrentUser, q: ListingQuery) -> Re
 @router.get(
     "/files/{file_id:uuid}", operation_id="getFile", summary="One file with its version history", responses=NOT_FOUND
 )
-async def get_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -> FileDetail:
+async def get_file(session: Session, user: CurrentUser, settings: AppSettings, file_id: uuid.UUID) -> FileDetail:
     """The file, every version (who, when, size, checksums) and what the caller may do with it."""
-    return await files.get_file(session, user, file_id)
+    return await files.get_file(session, user, file_id, settings.public_url)
 
 
 @router.get(
@@ -115,10 +115,14 @@ async def get_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -> F
     responses=NOT_FOUND,
 )
 async def get_version(
-    session: Session, user: CurrentUser, file_id: uuid.UUID, version: Annotated[int, Path(ge=1, le=INT32_MAX)]
+    session: Session,
+    user: CurrentUser,
+    settings: AppSettings,
+    file_id: uuid.UUID,
+    version: Annotated[int, Path(ge=1, le=INT32_MAX)],
 ) -> VersionOut:
     """One version of a file, addressed by its number."""
-    return await files.get_version(session, user, file_id, version)
+    return await files.get_version(session, user, file_id, version, settings.public_url)
 
 
 @router.patch(
@@ -127,9 +131,11 @@ async def get_version(
     summary="Edit comment and annotations",
     responses={**NOT_FOUND, 403: {"model": Problem}},
 )
-async def update_file(session: Session, user: CurrentUser, file_id: uuid.UUID, body: FileUpdate) -> FileDetail:
+async def update_file(
+    session: Session, user: CurrentUser, settings: AppSettings, file_id: uuid.UUID, body: FileUpdate
+) -> FileDetail:
     """The owner group and admins edit the comment and replace the key-value annotations."""
-    return await files.update_file(session, user, file_id, body)
+    return await files.update_file(session, user, file_id, body, settings.public_url)
 
 
 @router.post(
@@ -138,9 +144,9 @@ async def update_file(session: Session, user: CurrentUser, file_id: uuid.UUID, b
     summary="Mark a file deleted",
     responses={**NOT_FOUND, 403: {"model": Problem}},
 )
-async def delete_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -> FileDetail:
+async def delete_file(session: Session, user: CurrentUser, settings: AppSettings, file_id: uuid.UUID) -> FileDetail:
     """A flag: the file leaves the overview and gets no download URL; nothing leaves the bucket. Undo with restore."""
-    return await files.set_deleted(session, user, file_id, True)
+    return await files.set_deleted(session, user, file_id, True, settings.public_url)
 
 
 @router.post(
@@ -149,9 +155,9 @@ async def delete_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -
     summary="Restore a deleted file",
     responses={**NOT_FOUND, 403: {"model": Problem}},
 )
-async def restore_file(session: Session, user: CurrentUser, file_id: uuid.UUID) -> FileDetail:
+async def restore_file(session: Session, user: CurrentUser, settings: AppSettings, file_id: uuid.UUID) -> FileDetail:
     """Brings a file back with all its versions."""
-    return await files.set_deleted(session, user, file_id, False)
+    return await files.set_deleted(session, user, file_id, False, settings.public_url)
 
 
 @router.post(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
 from omicsdm.db.models import UploadState
-from omicsdm.deps import CurrentUser, Session, State, Storage_
+from omicsdm.deps import AppSettings, CurrentUser, Session, State, Storage_
 from omicsdm.errors import Forbidden, InvalidInput
 from omicsdm.schemas.common import Problem
 from omicsdm.schemas.files import VersionOut
@@ -151,12 +151,15 @@ async def complete_upload(
     user: CurrentUser,
     storage: Storage_,
     signer: Annotated[Signer, Depends(get_signer)],
+    settings: AppSettings,
     upload_id: uuid.UUID,
     body: UploadComplete | None = None,
 ) -> VersionOut:
     """Checks with S3 that the object exists with the declared size (and part checksums), then assigns the
     next version number. Idempotent."""
-    return await uploads.complete(session, user, storage, signer.cache, upload_id, body or UploadComplete())
+    return await uploads.complete(
+        session, user, storage, signer.cache, upload_id, body or UploadComplete(), settings.public_url
+    )
 
 
 @router.post(

@@ -3,7 +3,7 @@
 The object id is the version's UUID. Visibility is the API's: a version is an object for a caller who
 may read its dataset, while its file is not marked deleted; anything else is "not found" (or, for a
 caller without credentials, "authentication required"), so nobody learns that an id exists. Bytes are
-handed out by the download rule of `services/files.py` (`_servable`), as presigned S3 URLs.
+handed out by the download rule of `services/files.py` (`servable`), as presigned S3 URLs.
 """
 
 from __future__ import annotations
@@ -11,22 +11,21 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omicsdm import __version__
 from omicsdm.auth.principal import Principal
-from omicsdm.db.models import ChecksumState, Dataset, File, FileVersion, Fixity, Project
+from omicsdm.db.models import Fixity
 from omicsdm.errors import DomainError, NotAuthenticated, NotFound, TooLarge
 from omicsdm.repository import audit
+from omicsdm.repository import drs as drs_repo
+from omicsdm.repository.drs import ObjectRow
 from omicsdm.repository.overview import DownloadTarget
-from omicsdm.repository.visibility import dataset_readable
 from omicsdm.schemas.drs import (
     AuthorizationType,
     DrsAccessMethod,
@@ -47,7 +46,7 @@ from omicsdm.schemas.drs import (
     DrsUnresolved,
     drs_uri,
 )
-from omicsdm.services.files import _servable
+from omicsdm.services.files import servable
 from omicsdm.settings import Settings
 from omicsdm.storage import Storage
 
@@ -67,69 +66,6 @@ ANONYMOUS = Principal(
 def is_legacy(settings: Settings) -> bool:
     """DRS 1.2.0 mode: no property that 1.3 or later added."""
     return settings.drs.spec_version == "1.2.0"
-
-
-# ---- queries ---------------------------------------------------------------------------------------
-# TODO(repository): these two statements belong in a repository module (repository/drs.py).
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectRow:
-    version_id: uuid.UUID
-    version: int
-    object_key: str
-    s3_version_id: str | None
-    size: int
-    sha256: str | None
-    etag: str
-    content_type: str
-    checksum_state: ChecksumState
-    fixity: Fixity
-    fixity_checked_at: datetime | None
-    fixity_note: str | None
-    submitted_at: datetime
-    file_id: uuid.UUID
-    name: str
-    comment: str
-    dataset_code: str
-    owner_group_id: int
-    public: bool
-    project_code: str
-    download_allowed: bool
-
-
-_OBJECT_COLUMNS = (
-    FileVersion.id, FileVersion.version, FileVersion.object_key, FileVersion.s3_version_id, FileVersion.size,
-    FileVersion.sha256, FileVersion.etag, FileVersion.content_type, FileVersion.checksum_state, FileVersion.fixity,
-    FileVersion.fixity_checked_at, FileVersion.fixity_note, FileVersion.submitted_at, File.id, File.name,
-    File.comment, Dataset.code, Dataset.owner_group_id, Dataset.public, Project.code, Project.file_download_allowed,
-)  # fmt: skip
-
-
-async def _objects(session: AsyncSession, principal: Principal, ids: list[uuid.UUID]) -> dict[uuid.UUID, ObjectRow]:
-    """The versions among `ids` the caller reads, of files not marked deleted (the API's read rule)."""
-    if not ids:
-        return {}
-    stmt = (
-        select(*_OBJECT_COLUMNS)
-        .join(File, File.id == FileVersion.file_id)
-        .join(Dataset, Dataset.id == File.dataset_id)
-        .join(Project, Project.id == Dataset.project_id)
-        .where(FileVersion.id.in_(ids), File.deleted_at.is_(None), dataset_readable(principal))
-    )
-    return {row[0]: ObjectRow(*tuple(row)) for row in (await session.execute(stmt)).all()}
-
-
-async def _totals(session: AsyncSession) -> tuple[int, int]:
-    """Objects (versions of files not marked deleted) and their bytes, over the whole service."""
-    stmt = (
-        select(func.count(), func.coalesce(func.sum(FileVersion.size), 0))
-        .select_from(FileVersion)
-        .join(File, File.id == FileVersion.file_id)
-        .where(File.deleted_at.is_(None))
-    )
-    count, total = (await session.execute(stmt)).one()
-    return int(count), int(total)
 
 
 # ---- shaping ---------------------------------------------------------------------------------------
@@ -195,7 +131,7 @@ async def _load(
 ) -> tuple[dict[str, ObjectRow], list[str]]:
     """Found objects by requested id, and the ids that are not (for the caller)."""
     parsed = {object_id: _parse(object_id) for object_id in dict.fromkeys(ids)}
-    rows = await _objects(session, principal or ANONYMOUS, [u for u in parsed.values() if u is not None])
+    rows = await drs_repo.objects(session, principal or ANONYMOUS, [u for u in parsed.values() if u is not None])
     found = {object_id: rows[u] for object_id, u in parsed.items() if u is not None and u in rows}
     return found, [object_id for object_id in parsed if object_id not in found]
 
@@ -232,7 +168,7 @@ async def service_info(session: AsyncSession, settings: Settings) -> DrsServiceI
         version=__version__,
     )
     if not is_legacy(settings):
-        count, total = await _totals(session)
+        count, total = await drs_repo.totals(session)
         limit = settings.drs.max_bulk_request_length
         info.maxBulkRequestLength = limit
         info.drs = DrsServiceStats(maxBulkRequestLength=limit, objectCount=count, totalObjectSize=total)
@@ -321,7 +257,7 @@ class _Presigner:
         self.events: list[dict[str, Any]] = []
 
     def url(self, row: ObjectRow) -> str:
-        target = _servable(self.principal or ANONYMOUS, _target(row), "")
+        target = servable(self.principal or ANONYMOUS, _target(row), "")
         self.events.append(
             {
                 "action": "file.download_url",

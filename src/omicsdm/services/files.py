@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import object_session
 
 from omicsdm.auth.principal import Principal
 from omicsdm.auth.secrets import LinkTokens
@@ -41,7 +40,6 @@ from omicsdm.storage import Storage
 OVERVIEW_SORTS = tuple(SORT_COLUMNS)
 LINK_PATH = "/api/links"
 SORTS = [f"{direction}{key}" for key in OVERVIEW_SORTS for direction in ("", "-")]
-PUBLIC_URL_INFO = "omicsdm.public_url"  # key of the service's public URL in a request session's `info`
 
 
 @dataclass
@@ -125,6 +123,7 @@ def version_out(
     dataset_id: uuid.UUID,
     name: str,
     submitter: str | None,
+    public_url: str,
     restored: bool = False,
 ) -> VersionOut:
     return VersionOut(
@@ -147,20 +146,19 @@ def version_out(
         submitted_at=version.submitted_at,
         restored=restored,
         drs_id=str(version.id),
-        drs_uri=_drs_uri_of(version),
+        drs_uri=drs_uri(public_url, version.id),
     )
 
 
-def _drs_uri_of(version: FileVersion) -> str | None:
-    """The service's public URL rides on the request's session (app.py puts it in `Session.info`), so
-    every path that shapes a version (history, uploads) names its DRS URI without passing settings on."""
-    session = object_session(version)
-    public_url = session.info.get(PUBLIC_URL_INFO) if session is not None else None
-    return drs_uri(public_url, version.id) if public_url else None
-
-
-def _version_of(row: OverviewRow, version: FileVersion, submitter: str | None) -> VersionOut:
-    return version_out(version, file_id=row.file_id, dataset_id=row.dataset_id, name=row.name, submitter=submitter)
+def _version_of(row: OverviewRow, version: FileVersion, submitter: str | None, public_url: str) -> VersionOut:
+    return version_out(
+        version,
+        file_id=row.file_id,
+        dataset_id=row.dataset_id,
+        name=row.name,
+        submitter=submitter,
+        public_url=public_url,
+    )
 
 
 def _may_manage(principal: Principal, row: OverviewRow) -> bool:
@@ -254,9 +252,9 @@ async def _load(session: AsyncSession, principal: Principal, file_id: uuid.UUID)
     return rows[0]
 
 
-async def get_file(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> FileDetail:
+async def get_file(session: AsyncSession, principal: Principal, file_id: uuid.UUID, public_url: str) -> FileDetail:
     row = await _load(session, principal, file_id)
-    versions = [_version_of(row, v, who) for v, who in await overview.versions(session, file_id)]
+    versions = [_version_of(row, v, who, public_url) for v, who in await overview.versions(session, file_id)]
     return FileDetail(
         **_file_out(row).model_dump(),
         versions=versions,
@@ -264,11 +262,13 @@ async def get_file(session: AsyncSession, principal: Principal, file_id: uuid.UU
     )
 
 
-async def get_version(session: AsyncSession, principal: Principal, file_id: uuid.UUID, number: int) -> VersionOut:
+async def get_version(
+    session: AsyncSession, principal: Principal, file_id: uuid.UUID, number: int, public_url: str
+) -> VersionOut:
     row = await _load(session, principal, file_id)
     for version, who in await overview.versions(session, file_id):
         if version.version == number:
-            return _version_of(row, version, who)
+            return _version_of(row, version, who, public_url)
     raise NotFound(f"version {number} not found")
 
 
@@ -280,7 +280,9 @@ async def _load_managed(session: AsyncSession, principal: Principal, file_id: uu
     return await files_repo.lock(session, file_id)
 
 
-async def update_file(session: AsyncSession, principal: Principal, file_id: uuid.UUID, data: FileUpdate) -> FileDetail:
+async def update_file(
+    session: AsyncSession, principal: Principal, file_id: uuid.UUID, data: FileUpdate, public_url: str
+) -> FileDetail:
     file = await _load_managed(session, principal, file_id)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if data.comment is not None:
@@ -289,10 +291,12 @@ async def update_file(session: AsyncSession, principal: Principal, file_id: uuid
         file.annotations = dict(data.annotations)
     await session.flush()
     await _audit(session, principal, "file.updated", file_id, changes)
-    return await get_file(session, principal, file_id)
+    return await get_file(session, principal, file_id, public_url)
 
 
-async def set_deleted(session: AsyncSession, principal: Principal, file_id: uuid.UUID, deleted: bool) -> FileDetail:
+async def set_deleted(
+    session: AsyncSession, principal: Principal, file_id: uuid.UUID, deleted: bool, public_url: str
+) -> FileDetail:
     """Soft deletion: a flag with who and when. The bucket is never touched."""
     file = await _load_managed(session, principal, file_id)
     if (file.deleted_at is not None) != deleted:
@@ -300,7 +304,7 @@ async def set_deleted(session: AsyncSession, principal: Principal, file_id: uuid
         file.deleted_by = principal.user_id if deleted else None
         await session.flush()
         await _audit(session, principal, "file.deleted" if deleted else "file.restored", file_id, {})
-    return await get_file(session, principal, file_id)
+    return await get_file(session, principal, file_id, public_url)
 
 
 async def audit_trail(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> list[AuditOut]:
@@ -360,7 +364,7 @@ async def download_links(
     links: list[DownloadLink] = []
     events: list[dict[str, Any]] = []
     for index, (file_id, number) in enumerate(wanted):
-        target = _servable(principal, targets.get((file_id, number)), f"item {index}: ", request.allow_corrupt)
+        target = servable(principal, targets.get((file_id, number)), f"item {index}: ", request.allow_corrupt)
         url = storage.presign_get(
             target.object_key, target.s3_version_id, target.name, target.content_type, expires, now
         )
@@ -398,7 +402,7 @@ async def download_links(
     return DownloadLinks(items=links, expires_in=expires)
 
 
-def _servable(
+def servable(
     principal: Principal, target: overview.DownloadTarget | None, where: str, allow_corrupt: bool = False
 ) -> overview.DownloadTarget:
     """The one rule for handing out bytes: visible and live, downloadable by this caller, not corrupt."""
@@ -430,7 +434,7 @@ async def follow_link(
         raise NotFound("file or version not found")
     dataset_ids = None if principal.is_admin else await catalog.readable_dataset_ids(session, principal)
     targets = await overview.download_targets(session, dataset_ids, [(file_id, number)])
-    target = _servable(principal, targets.get((file_id, number)), "")
+    target = servable(principal, targets.get((file_id, number)), "")
     await _audit(session, principal, "file.download", file_id, {"version": number, "via": "link"})
     now = datetime.now(UTC)
     return storage.presign_get(

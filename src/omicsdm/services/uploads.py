@@ -188,6 +188,7 @@ async def complete(
     cache: SignerCache,
     upload_id: uuid.UUID,
     data: UploadComplete,
+    public_url: str,
 ) -> VersionOut:
     """Ask S3 first, then lock the upload, re-check its state and record: no row lock (and no pooled
     connection) is held while S3 answers, and a completion racing another records one version."""
@@ -201,7 +202,7 @@ async def complete(
         recorded = await files.version_for_upload(session, upload.id)
         if recorded is None:  # pragma: no cover - the constraint pair makes this unreachable
             raise Conflict("upload completed but its version is missing")
-        return _version_out(*recorded, submitter=principal.username)
+        return _version_out(*recorded, submitter=principal.username, public_url=public_url)
     if upload.state not in RECORDABLE:
         raise Conflict(f"upload is {upload.state.value}; start a new one", code="upload-not-pending")
     found = await catalog.readable_dataset(session, principal, upload.dataset_id)
@@ -252,7 +253,7 @@ async def complete(
             target_id=file.id,
             detail={"by_upload": str(upload.id)},
         )
-    return _version_out(version, file, submitter=principal.username, restored=was_deleted)
+    return _version_out(version, file, submitter=principal.username, public_url=public_url, restored=was_deleted)
 
 
 async def end_read_transaction(session: AsyncSession) -> None:
@@ -315,9 +316,17 @@ def metadata_problems(info: ObjectInfo, declared_content_type: str) -> list[str]
     return problems
 
 
-def _version_out(version: FileVersion, file: File, *, submitter: str | None, restored: bool = False) -> VersionOut:
+def _version_out(
+    version: FileVersion, file: File, *, submitter: str | None, public_url: str, restored: bool = False
+) -> VersionOut:
     return version_out(
-        version, file_id=file.id, dataset_id=file.dataset_id, name=file.name, submitter=submitter, restored=restored
+        version,
+        file_id=file.id,
+        dataset_id=file.dataset_id,
+        name=file.name,
+        submitter=submitter,
+        public_url=public_url,
+        restored=restored,
     )
 
 
