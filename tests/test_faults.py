@@ -355,6 +355,12 @@ async def test_storage_outage_while_requests_run(
             }
             await late.round()
         await asyncio.sleep(0.5)  # a few more rounds of the loop, the bind included
+        # The bind waits for S3's connection attempts (and their retries) before it answers: keep S3 down
+        # until it has answered at least once, however slow the machine is today.
+        for _ in range(200):  # at most 20 s
+            if any(a.label == prepared.bind_label and a.phase == "down" for a in probe.answers):
+                break
+            await asyncio.sleep(0.1)
         during.update(await prepared.state(private_pg))
 
     await run_outage(probe, private_s3.stop, private_s3.start, while_down)

@@ -340,18 +340,30 @@ def instrument(client: S3Client) -> None:
     events.register("after-call-error.s3", _call_failed)
 
 
-def _call_started(context: dict[str, Any], **_: Any) -> None:
-    context[_STARTED] = time.perf_counter()
+def _call_started(context: dict[str, Any] | None = None, **_: Any) -> None:
+    if context is not None:
+        context[_STARTED] = time.perf_counter()
 
 
-def _call_answered(http_response: Any, model: Any, context: dict[str, Any], **_: Any) -> None:
-    status = http_response.status_code
+def _call_answered(
+    event_name: str = "", http_response: Any = None, context: dict[str, Any] | None = None, **_: Any
+) -> None:
+    status = getattr(http_response, "status_code", 0)
     # 4xx are answers (404 is how a missing object is told); 403 is not: credentials or policy are wrong.
-    metrics.s3_call(xform_name(model.name), _elapsed(context), status >= 500 or status == 403)
+    _observe(event_name, context, failed=status >= 500 or status == 403)
 
 
-def _call_failed(model: Any, context: dict[str, Any], **_: Any) -> None:
-    metrics.s3_call(xform_name(model.name), _elapsed(context), True)
+def _call_failed(event_name: str = "", context: dict[str, Any] | None = None, **_: Any) -> None:
+    """No answer at all (refused, reset, timed out); botocore passes `exception` and `context` only."""
+    _observe(event_name, context, failed=True)
+
+
+def _observe(event_name: str, context: dict[str, Any] | None, *, failed: bool) -> None:
+    # A metrics hook must never turn into the call's failure: botocore would raise it instead.
+    try:
+        metrics.s3_call(xform_name(event_name.rsplit(".", 1)[-1]), _elapsed(context or {}), failed)
+    except Exception:  # pragma: no cover - defensive
+        log.debug("S3 call metrics failed", exc_info=True)
 
 
 def _elapsed(context: dict[str, Any]) -> float:
