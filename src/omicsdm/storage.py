@@ -303,7 +303,8 @@ def cors_rules(origins: list[str]) -> CORSConfigurationTypeDef:
                 "AllowedOrigins": origins or ["*"],
                 "AllowedMethods": ["GET", "PUT", "POST", "DELETE", "HEAD"],
                 "AllowedHeaders": ["*"],
-                "ExposeHeaders": ["ETag", "x-amz-version-id"],
+                # Content-Range, Accept-Ranges, Content-Length: igv.js reads BAM/VCF/FASTA in byte ranges
+                "ExposeHeaders": ["ETag", "x-amz-version-id", "Content-Range", "Accept-Ranges", "Content-Length"],
                 "MaxAgeSeconds": 3600,
             }
         ]

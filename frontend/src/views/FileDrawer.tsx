@@ -4,6 +4,8 @@ import { api, errorMessage } from "../api/client";
 import type { Dataset, FileDetail, FileRow } from "../api/types";
 import { Dialog, Notice, notify } from "../ui/components";
 import { bytes, when } from "../ui/format";
+import { viewable } from "./genomeFiles";
+import { GenomeViewer } from "./GenomeViewer";
 
 export function FileDrawer(props: {
   row: FileRow;
@@ -18,6 +20,7 @@ export function FileDrawer(props: {
   const [error, setError] = useState("");
   const [comment, setComment] = useState(row.comment ?? "");
   const [saving, setSaving] = useState(false);
+  const [viewing, setViewing] = useState(false);
 
   useEffect(() => {
     api.get<FileDetail>(`/api/files/${row.id}`).then(
@@ -63,6 +66,15 @@ export function FileDrawer(props: {
           version {row.version} · {bytes(row.size)} · {when(row.submitted_at)} by {row.submitted_by ?? "–"}
         </dd>
       </dl>
+      {viewable(row.name) && (
+        <div class="row">
+          <button type="button" class="button small" disabled={!canDownload} data-testid="view-genome" onClick={() => setViewing(true)}>
+            View
+          </button>
+          <span class="muted small">in the genome browser</span>
+        </div>
+      )}
+      {viewing && <GenomeViewer row={row} onClose={() => setViewing(false)} />}
 
       <form class="comment-form" onSubmit={saveComment}>
         <label class="field">
