@@ -42,6 +42,8 @@ async def test_second_upload_is_version_2_and_each_version_downloads_its_own_byt
     drawer = page.get_by_test_id("file-detail")
     await drawer.get_by_test_id("version-row").nth(1).wait_for()
     assert await drawer.get_by_test_id("version-row").count() == 2
+    drs = [await b.get_attribute("data-drs") for b in await drawer.get_by_test_id("copy-drs").all()]
+    assert len(drs) == 2 and all(uri and uri.startswith("drs://") for uri in drs) and drs[0] != drs[1]
 
     for version, source in ((1, first), (2, second)):
         await drawer.get_by_role("button", name=f"Download version {version}").click()

@@ -7,6 +7,16 @@ import { bytes, when } from "../ui/format";
 import { viewable } from "./genomeFiles";
 import { GenomeViewer } from "./GenomeViewer";
 
+/** Workflow engines and DRS clients take the version's drs:// URI (GA4GH DRS, docs/api.md). */
+async function copyDrs(uri: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(uri);
+    notify("DRS URI copied.", "success");
+  } catch {
+    notify(`Copy it by hand: ${uri}`, "info");
+  }
+}
+
 export function FileDrawer(props: {
   row: FileRow;
   dataset: Dataset | null;
@@ -130,6 +140,22 @@ export function FileDrawer(props: {
                 {v.sha256 ? `${v.sha256.slice(0, 12)}…` : "–"}
                 <br />
                 <span class={`small ${v.fixity === "corrupt" ? "error-text" : "muted"}`}>{v.integrity}</span>
+                {v.drs_uri && (
+                  <>
+                    <br />
+                    <button
+                      type="button"
+                      class="linklike small"
+                      data-testid="copy-drs"
+                      data-drs={v.drs_uri}
+                      title={v.drs_uri}
+                      aria-label={`Copy the DRS URI of version ${v.version}`}
+                      onClick={() => void copyDrs(v.drs_uri ?? "")}
+                    >
+                      Copy DRS URI
+                    </button>
+                  </>
+                )}
               </td>
               <td class="end">
                 <button type="button" class="button small" disabled={!canDownload} onClick={() => props.onDownload(v.version)} aria-label={`Download version ${v.version}`}>
