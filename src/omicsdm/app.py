@@ -17,7 +17,7 @@ from omicsdm.auth.secrets import LinkTokens, UploadTokens
 from omicsdm.db.engine import make_engine, make_sessionmaker
 from omicsdm.deps import AppState
 from omicsdm.errors import install_error_handlers
-from omicsdm.frontend import mount_frontend
+from omicsdm.frontend import content_security_policy, mount_frontend
 from omicsdm.openapi import install_openapi
 from omicsdm.request_id import HEADER as REQUEST_ID_HEADER
 from omicsdm.request_id import RequestIdMiddleware
@@ -86,7 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, auth.router, catalog.router, uploads.router, files.router, admin.router):
         app.include_router(router)
     drs.install(app)
-    mount_frontend(app, settings.frontend_dist or Path(__file__).resolve().parents[2] / "frontend" / "dist")
+    mount_frontend(
+        app,
+        settings.frontend_dist or Path(__file__).resolve().parents[2] / "frontend" / "dist",
+        content_security_policy(settings),
+    )
     # /metrics last among the routes (the API's routes are matched first); the two middlewares outermost,
     # around ProblemMiddleware: 500 and 503 answers are counted and carry the request id too.
     metrics.install(app, settings)
