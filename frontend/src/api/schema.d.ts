@@ -593,6 +593,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/uploads/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What an upload must satisfy
+         * @description The allowed file endings, the size limit and the part sizes, to show before anything is picked.
+         */
+        get: operations["getUploadLimits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/uploads/sign": {
         parameters: {
             query?: never;
@@ -1725,6 +1745,42 @@ export interface components {
              * @description Exact size in bytes; checked against S3 at completion
              */
             size: number;
+        };
+        /**
+         * UploadLimits
+         * @description What an upload must satisfy, known before one is started (the web page shows it next to the picker).
+         */
+        UploadLimits: {
+            /**
+             * Allowed Extensions
+             * @description Allowed file name endings without the dot, e.g. fastq.gz; empty means any
+             */
+            allowed_extensions: string[];
+            /**
+             * Default Part Size
+             * @description Part size used when the file fits in max_parts of it
+             */
+            default_part_size: number;
+            /**
+             * Max File Size
+             * @description Largest file accepted, in bytes
+             */
+            max_file_size: number;
+            /**
+             * Max Part Size
+             * @description Largest part size in bytes (S3)
+             */
+            max_part_size: number;
+            /**
+             * Max Parts
+             * @description Most parts of one multipart upload; the service sizes parts to fit
+             */
+            max_parts: number;
+            /**
+             * Min Part Size
+             * @description Smallest part size in bytes (S3)
+             */
+            min_part_size: number;
         };
         /**
          * UploadOut
@@ -4145,6 +4201,46 @@ export interface operations {
             };
             /** @description Invalid input; `errors` lists each problem */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description PostgreSQL, S3 or the identity provider is unavailable (`code` names it); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUploadLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadLimits"];
+                };
+            };
+            /** @description Missing, expired or invalid credentials */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -14,7 +14,7 @@ from omicsdm.deps import AppSettings, CurrentUser, Session, State, Storage_
 from omicsdm.errors import Forbidden, InvalidInput
 from omicsdm.schemas.common import Problem
 from omicsdm.schemas.files import VersionOut
-from omicsdm.schemas.uploads import UploadComplete, UploadCreate, UploadOut
+from omicsdm.schemas.uploads import UploadComplete, UploadCreate, UploadLimits, UploadOut
 from omicsdm.services import uploads
 from omicsdm.services.signer import Signer, SignRequest
 from omicsdm.services.uploads import UPLOAD_TOKEN_HEADER
@@ -118,6 +118,12 @@ async def sign(request: Request) -> PlainTextResponse:
     signer: Signer = request.app.state.omicsdm.signer
     signature = await signer.sign(SignRequest(upload_token, to_sign, amz_datetime, canonical_request))
     return PlainTextResponse(signature, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/limits", operation_id="getUploadLimits", summary="What an upload must satisfy")
+async def upload_limits(user: CurrentUser, settings: AppSettings) -> UploadLimits:
+    """The allowed file endings, the size limit and the part sizes, to show before anything is picked."""
+    return uploads.limits(settings)
 
 
 @router.get("", operation_id="listUploads", summary="My uploads")

@@ -96,3 +96,16 @@ class UploadComplete(BaseModel):
             "sends); must equal the declared one if both are given"
         ),
     )
+
+
+class UploadLimits(BaseModel):
+    """What an upload must satisfy, known before one is started (the web page shows it next to the picker)."""
+
+    allowed_extensions: list[str] = Field(
+        description="Allowed file name endings without the dot, e.g. fastq.gz; empty means any"
+    )
+    max_file_size: int = Field(description="Largest file accepted, in bytes")
+    max_parts: int = Field(description="Most parts of one multipart upload; the service sizes parts to fit")
+    min_part_size: int = Field(description="Smallest part size in bytes (S3)")
+    max_part_size: int = Field(description="Largest part size in bytes (S3)")
+    default_part_size: int = Field(description="Part size used when the file fits in max_parts of it")

@@ -16,11 +16,18 @@ from omicsdm.db.models import ChecksumState, File, FileVersion, UploadSession, U
 from omicsdm.errors import Conflict, Forbidden, NotFound
 from omicsdm.repository import audit, catalog, files, uploads
 from omicsdm.schemas.files import VersionOut
-from omicsdm.schemas.uploads import UploadComplete, UploadCreate, UploadOut
+from omicsdm.schemas.uploads import UploadComplete, UploadCreate, UploadLimits, UploadOut
 from omicsdm.services.access import can_manage_dataset
 from omicsdm.services.files import version_out
 from omicsdm.services.signer import SignerCache
-from omicsdm.services.upload_rules import choose_part_size, normalise_name
+from omicsdm.services.upload_rules import (
+    DEFAULT_PART_SIZE,
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    MIN_PART_SIZE,
+    choose_part_size,
+    normalise_name,
+)
 from omicsdm.settings import Settings
 from omicsdm.storage import ObjectInfo, Storage, StorageError
 
@@ -31,6 +38,18 @@ UPLOAD_TOKEN_HEADER = "X-Upload-Token"
 # expired the session) can still be recorded: "adopted" after the same checks as any completion.
 RECORDABLE = (UploadState.PENDING, UploadState.EXPIRED)
 KEY_PREFIX = "datasets/"
+
+
+def limits(settings: Settings) -> UploadLimits:
+    """The rules `start` applies (normalise_name, choose_part_size), as figures a client can show up front."""
+    return UploadLimits(
+        allowed_extensions=settings.allowed_extensions,
+        max_file_size=settings.max_file_size,
+        max_parts=MAX_PARTS,
+        min_part_size=MIN_PART_SIZE,
+        max_part_size=MAX_PART_SIZE,
+        default_part_size=DEFAULT_PART_SIZE,
+    )
 
 
 def object_key(dataset_id: uuid.UUID, upload_id: uuid.UUID) -> str:

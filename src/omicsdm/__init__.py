@@ -1,3 +1,0 @@
-"""omicsdm: the file store of an omics data warehouse."""
-
-__version__ = "0.1.0"

@@ -1,1 +1,0 @@
-"""The `omicsdm` command."""
