@@ -34,7 +34,9 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src/ ./src/
-RUN pip install .
+COPY client/ ./client/
+# Two distributions: omicsdm-client (the command's client side, client/) and the service, which needs it.
+RUN pip install ./client .
 
 # ---- 3. Runtime -----------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

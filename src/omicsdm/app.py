@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from omicsdm import __version__, metrics
+from omicsdm import metrics
 from omicsdm.auth.jwt import TokenVerifier
 from omicsdm.auth.secrets import LinkTokens, UploadTokens
 from omicsdm.db.engine import make_engine, make_sessionmaker
@@ -25,6 +25,7 @@ from omicsdm.routers import admin, auth, catalog, drs, files, health, uploads
 from omicsdm.services.signer import Signer, SignerCache
 from omicsdm.settings import Settings, get_settings
 from omicsdm.storage import open_storage
+from omicsdm.version import __version__
 
 log = logging.getLogger("omicsdm")
 

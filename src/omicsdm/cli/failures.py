@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
+from omicsdm.cli.debug import debug_requested
+
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
@@ -59,18 +61,6 @@ class CommandRun:
     """What a failing command knows about its targets, so its line can name them."""
 
     settings: Settings | None = None
-
-
-class _Options:
-    debug = False  # set by the app callback from --debug / OMICSDM_DEBUG
-
-
-def set_debug(debug: bool) -> None:
-    _Options.debug = debug
-
-
-def debug_requested() -> bool:
-    return _Options.debug
 
 
 @contextmanager

@@ -7,12 +7,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-import omicsdm
-
 
 def alembic_dir() -> Path:
     """alembic/ beside src/ in a checkout; /app/alembic (or the working directory's) in an image."""
-    candidates = [Path(omicsdm.__file__).resolve().parents[2] / "alembic", Path.cwd() / "alembic"]
+    candidates = [Path(__file__).resolve().parents[3] / "alembic", Path.cwd() / "alembic"]
     for candidate in candidates:
         if (candidate / "env.py").is_file():
             return candidate

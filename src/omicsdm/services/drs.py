@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omicsdm import __version__
 from omicsdm.auth.principal import Principal
 from omicsdm.db.models import Fixity
 from omicsdm.errors import DomainError, NotAuthenticated, NotFound, TooLarge
@@ -49,6 +48,7 @@ from omicsdm.schemas.drs import (
 from omicsdm.services.files import servable
 from omicsdm.settings import Settings
 from omicsdm.storage import Storage
+from omicsdm.version import __version__
 
 ACCESS_ID = "s3"  # the one access method of every object: a presigned GET on the bucket
 WHOLE_FILE_MD5 = re.compile(r"^[0-9a-f]{32}$")  # a single-part upload's ETag; multipart ones end in -N

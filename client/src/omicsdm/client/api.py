@@ -13,7 +13,6 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from omicsdm import __version__
 from omicsdm.client.errors import ApiError, ClientError, ExitCode
 from omicsdm.client.models import (
     Dataset,
@@ -26,6 +25,7 @@ from omicsdm.client.models import (
     Upload,
     Version,
 )
+from omicsdm.client.version import __version__
 
 M = TypeVar("M", bound=BaseModel)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
