@@ -1,18 +1,25 @@
-"""What the client reads from the API. Unknown fields are ignored, so a newer service does not break it."""
+"""What the client reads from the API. Unknown fields are ignored, so a newer service does not break it.
+
+Each model names the schema of the committed openapi.json it reads (`spec`); tests/test_client_package.py
+checks every field against that schema, so the client and the spec cannot drift apart."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
+    spec: ClassVar[str]  # the schema in openapi.json's components this model reads
 
 
 class Me(Model):
+    spec = "Me"
+
     id: uuid.UUID
     username: str
     groups: list[str]
@@ -20,6 +27,8 @@ class Me(Model):
 
 
 class ApiTokenCreated(Model):
+    spec = "ApiTokenCreated"
+
     id: uuid.UUID
     name: str
     token: str
@@ -27,6 +36,8 @@ class ApiTokenCreated(Model):
 
 
 class Project(Model):
+    spec = "ProjectOut"
+
     id: uuid.UUID
     code: str
     name: str
@@ -36,12 +47,16 @@ class Project(Model):
 
 
 class DatasetPermissions(Model):
+    spec = "DatasetPermissions"
+
     upload: bool
     manage: bool
     download: bool
 
 
 class Dataset(Model):
+    spec = "DatasetOut"
+
     id: uuid.UUID
     project_id: uuid.UUID
     project_code: str
@@ -58,6 +73,7 @@ class Dataset(Model):
 class Upload(Model):
     """The service's multipart set-up of one upload (UploadOut)."""
 
+    spec = "UploadOut"
     id: uuid.UUID
     dataset_id: uuid.UUID
     name: str
@@ -85,6 +101,8 @@ class Upload(Model):
 
 
 class Version(Model):
+    spec = "VersionOut"
+
     id: uuid.UUID
     file_id: uuid.UUID
     dataset_id: uuid.UUID
@@ -106,6 +124,7 @@ class Version(Model):
 class FileRow(Model):
     """A file with its latest version (one row of the overview)."""
 
+    spec = "FileOut"
     id: uuid.UUID
     project_id: uuid.UUID
     project_code: str
@@ -129,16 +148,22 @@ class FileRow(Model):
 
 
 class FileDetail(FileRow):
+    spec = "FileDetail"
+
     versions: list[Version]
 
 
 class FilePage(Model):
+    spec = "FilePage"
+
     items: list[FileRow]
     next_cursor: str | None = None
     total: int | None = None
 
 
 class DownloadLink(Model):
+    spec = "DownloadLink"
+
     file_id: uuid.UUID
     version: int
     name: str
@@ -150,4 +175,6 @@ class DownloadLink(Model):
 
 
 class DownloadLinks(Model):
+    spec = "DownloadLinks"
+
     items: list[DownloadLink]
