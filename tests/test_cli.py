@@ -28,7 +28,8 @@ from omicsdm.client.errors import ExitCode, TransferError
 from omicsdm.client.local import Source
 from omicsdm.client.s3 import SignedS3
 from omicsdm.client.transfer import Downloader, Uploader
-from omicsdm.client.wire import Wire, WireError
+from omicsdm.client.transport import TRANSPORTS
+from omicsdm.client.wire import Wire
 from omicsdm.embedded.seaweedfs import S3Endpoint
 from tests.support.idp import LocalIdP
 from tests.support.live import LiveApp, LiveWorld, live_world, serve
@@ -85,6 +86,13 @@ class Cli:
 
     async def json(self, *args: str, **kwargs: Any) -> Any:
         return json.loads((await self(*args, "--json", **kwargs)).stdout)
+
+
+@pytest.fixture(params=TRANSPORTS)
+def s3_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a transfer test once per S3 transport (wire, httpx, aiohttp), chosen as users do: the setting."""
+    monkeypatch.setenv("OMICSDM_TRANSPORT", request.param)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -194,7 +202,7 @@ async def test_folder_upload_listing_new_version_and_download(cli: Cli, lw: Live
 
 
 async def test_interrupted_upload_resumes_with_only_the_missing_parts(
-    cli: Cli, lw: LiveWorld, live: LiveApp, tmp_path: Path, s3_admin: Any
+    cli: Cli, lw: LiveWorld, live: LiveApp, tmp_path: Path, s3_admin: Any, s3_transport: str
 ) -> None:
     data = write(tmp_path / "big.bam", os.urandom(4 * 5 * MIB + 1000))  # 5 parts of 5 MiB
     sent: list[int] = []
@@ -393,7 +401,9 @@ async def test_download_fails_loudly_when_the_recorded_checksum_differs(
     assert json.loads(again.stdout)[0]["exit_code"] == ExitCode.INTEGRITY
 
 
-async def test_interrupted_download_resumes_with_ranges(cli: Cli, lw: LiveWorld, tmp_path: Path) -> None:
+async def test_interrupted_download_resumes_with_ranges(
+    cli: Cli, lw: LiveWorld, tmp_path: Path, s3_transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = write(tmp_path / "matrix.h5ad", os.urandom(6 * MIB + 321))
     [row] = await cli.json("upload", str(tmp_path / "matrix.h5ad"), "-d", "rnaseq")
     out = tmp_path / "out"
@@ -408,14 +418,21 @@ async def test_interrupted_download_resumes_with_ranges(cli: Cli, lw: LiveWorld,
     assert (out / "matrix.h5ad.part").exists() and (out / "matrix.h5ad.part.json").exists()
     assert not (out / "matrix.h5ad").exists()
 
-    [result] = await cli.json("download", row["file_id"], "-o", str(out), "--chunk-size", "1M")
+    monkeypatch.setenv("OMICSDM_TRANSPORT", "carrier-pigeon")
+    refused = await cli("download", row["file_id"], "-o", str(out), expect=ExitCode.USAGE)
+    assert "unknown transport 'carrier-pigeon'" in refused.stderr
+    [result] = await cli.json(
+        "download", row["file_id"], "-o", str(out), "--chunk-size", "1M", "--transport", s3_transport
+    )
     assert (result["reused"], result["fetched"]) == (3 * MIB, len(data) - 3 * MIB)
     assert result["verified"] == "sha256"
     assert (out / "matrix.h5ad").read_bytes() == data
     assert sorted(p.name for p in out.iterdir()) == ["matrix.h5ad"]
 
 
-async def test_direct_io_downloads_resume_and_stay_exact(cli: Cli, lw: LiveWorld, tmp_path: Path) -> None:
+async def test_direct_io_downloads_resume_and_stay_exact(
+    cli: Cli, lw: LiveWorld, tmp_path: Path, s3_transport: str
+) -> None:
     """Large files bypass the page cache (threshold lowered here): aligned pieces go out with O_DIRECT, the
     unaligned tail through the page cache; an interrupted run resumes and its SHA-256 covers every byte,
     the kept chunks read back from disk."""
@@ -516,87 +533,7 @@ async def test_the_installed_command_with_a_manifest(cli: Cli, lw: LiveWorld, tm
     assert [r["name"] for r in json.loads(listed.stdout)] == ["counts.tsv"]
 
 
-# --- the byte path (client/wire.py) on its own ------------------------------------------------------
-
-
-@dataclass
-class ScriptedServer:
-    """An HTTP/1.1 server on loopback answering by path, to reach the corners S3 rarely shows."""
-
-    port: int = 0
-    connections: int = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode().split("\r\n")
-                path = lines[0].split(" ")[1]
-                length = next((int(h.split(":")[1]) for h in lines if h.lower().startswith("content-length")), 0)
-                body = await reader.readexactly(length)
-                if path == "/chunked":
-                    writer.write(
-                        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
-                    )
-                elif path == "/echo-then-close":
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-                    await writer.drain()
-                    writer.close()  # like a keep-alive timeout: the client finds out on its next request
-                    return
-                elif path == "/until-close":
-                    writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * 100_000)
-                    await writer.drain()
-                    writer.close()
-                    return
-                elif path == "/big":
-                    writer.write(
-                        b"HTTP/1.1 206 Partial Content\r\nContent-Length: 10000\r\n\r\n" + bytes(range(100)) * 100
-                    )
-                elif path == "/silent":
-                    await asyncio.sleep(5)
-                    return
-                else:
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-
-async def test_wire_handles_chunked_until_close_stale_connections_and_stalls() -> None:
-    scripted = ScriptedServer()
-    server = await asyncio.start_server(scripted.handle, "127.0.0.1", 0)
-    base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    wire = Wire(stall_timeout=0.5)
-    try:
-        chunked = await wire.request("GET", f"{base}/chunked", {})
-        assert (chunked.status, chunked.body) == (200, b"hello world")
-        echoed = await wire.request("PUT", f"{base}/echo-then-close", {}, memoryview(os.urandom(3 * MIB)))
-        assert len(echoed.body) == 3 * MIB
-        again = await wire.request("GET", f"{base}/plain", {})  # the kept-alive connection is dead by now
-        assert again.body == b"ok"
-        assert (await wire.request("GET", f"{base}/until-close", {})).body == b"x" * 100_000
-
-        pieces = []
-        async with wire.stream("GET", f"{base}/big", {}) as response:
-            assert response.status == 206
-            async for buffer, length in response.chunks(lambda: memoryview(bytearray(4096))):
-                pieces.append(bytes(buffer[:length]))
-        assert [len(p) for p in pieces] == [4096, 4096, 1808]
-        assert b"".join(pieces) == bytes(range(100)) * 100
-        assert (await wire.request("GET", f"{base}/plain", {})).body == b"ok"  # reused after a streamed body
-
-        with pytest.raises(WireError, match="no answer"):
-            await wire.request("GET", f"{base}/silent", {})
-        with pytest.raises(WireError, match="cannot connect"):
-            await wire.request("GET", "http://127.0.0.1:9/", {})
-    finally:
-        await wire.aclose()
-        server.close()
-        await server.wait_closed()
+# --- the byte path (client/transport.py; its conformance tests are in test_transport_conformance.py) ---
 
 
 async def test_transfers_go_through_httpx_when_a_proxy_applies(

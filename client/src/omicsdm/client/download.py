@@ -30,7 +30,7 @@ from omicsdm.client.local import MIB, BufferPool, hash_range_into
 from omicsdm.client.models import DownloadLink
 from omicsdm.client.progress import NullProgress, Progress, ProgressTask
 from omicsdm.client.state import DownloadState
-from omicsdm.client.wire import Wire, WireError
+from omicsdm.client.transport import Transport, TransportError, make_transport
 
 DEFAULT_CHUNK = 16 * MIB
 WRITE_BATCH = 4 * MIB
@@ -104,7 +104,7 @@ class Downloader:
         chunk_size: int = DEFAULT_CHUNK,
         overwrite: bool = False,
         progress: Progress | None = None,
-        wire: Wire | None = None,
+        transport: Transport | None = None,
         retries: int = 6,
         on_chunk: Callable[[DownloadLink, int], None] | None = None,
         direct_io: bool = True,
@@ -116,8 +116,8 @@ class Downloader:
         self.overwrite = overwrite
         self.retries = retries
         self.progress: Progress = progress or NullProgress()
-        self._own_wire = wire is None
-        self.wire = wire or Wire()
+        self._own_transport = transport is None
+        self.transport = transport or make_transport()  # $OMICSDM_TRANSPORT, else the default
         self.on_chunk = on_chunk
         self.direct_io = direct_io
         self.direct_io_min_size = direct_io_min_size
@@ -126,8 +126,8 @@ class Downloader:
         self._total: ProgressTask | None = None
 
     async def aclose(self) -> None:
-        if self._own_wire:
-            await self.wire.aclose()
+        if self._own_transport:
+            await self.transport.aclose()
 
     async def download(self, links: Sequence[DownloadLink], out_dir: Path) -> list[DownloadResult]:
         targets: dict[Path, DownloadLink] = {}
@@ -310,9 +310,9 @@ class Downloader:
                 if attempt > 3:
                     raise TransferError(f"S3 refused the download URL of {job.link.name}: {exc}") from exc
                 stale = url
-            except (WireError, _Retry) as exc:
+            except (TransportError, _Retry) as exc:
                 if attempt > self.retries:
-                    code = ExitCode.UNAVAILABLE if isinstance(exc, WireError) else ExitCode.TRANSFER
+                    code = ExitCode.UNAVAILABLE if isinstance(exc, TransportError) else ExitCode.TRANSFER
                     raise TransferError(f"downloading {job.link.name} failed: {exc}", code) from exc
             await asyncio.sleep(min(0.5 * 2**attempt, 30.0) * (0.5 + random.random()))  # noqa: S311
 
@@ -320,7 +320,7 @@ class Downloader:
         """One ranged GET, written at its offset as it arrives (4 MiB pooled buffers, each then hashed)."""
         position = start
         try:
-            async with self.wire.stream("GET", url, {"Range": f"bytes={start}-{end - 1}"}) as response:
+            async with self.transport.stream("GET", url, {"Range": f"bytes={start}-{end - 1}"}) as response:
                 _check_response(response.status, response.headers, start, end, job.link.size)
                 async for buffer, length in response.chunks(self._piece_buffer):
                     try:

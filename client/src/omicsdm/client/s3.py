@@ -22,7 +22,7 @@ from urllib.parse import quote
 from omicsdm.client.api import ApiClient
 from omicsdm.client.errors import ClientError, ExitCode, IntegrityError, TransferError
 from omicsdm.client.models import Upload
-from omicsdm.client.wire import Reply, Wire, WireError
+from omicsdm.client.transport import Reply, Transport, TransportError
 from omicsdm.signing.sigv4 import UNSIGNED_PAYLOAD, host_header, string_to_sign
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -78,8 +78,8 @@ def canonical_request(
 class SignedS3:
     """The multipart steps of one upload, each signed by the service, sent straight to S3."""
 
-    def __init__(self, api: ApiClient, wire: Wire, upload: Upload, *, retries: int = 6) -> None:
-        self.api, self.wire, self.upload = api, wire, upload
+    def __init__(self, api: ApiClient, transport: Transport, upload: Upload, *, retries: int = 6) -> None:
+        self.api, self.transport, self.upload = api, transport, upload
         self.retries = retries
         self.host = host_header(upload.s3_url)
         self.path = f"/{upload.bucket}/{upload.object_key}"
@@ -118,8 +118,8 @@ class SignedS3:
             )
             url = f"{self.upload.s3_url.rstrip('/')}{self.path}?{query}"
             try:
-                response = await self.wire.request(method, url, send_headers, body)
-            except WireError as exc:
+                response = await self.transport.request(method, url, send_headers, body)
+            except TransportError as exc:
                 if attempt > self.retries:
                     raise ClientError(f"S3 unreachable during {operation}: {exc}", ExitCode.UNAVAILABLE) from exc
             else:

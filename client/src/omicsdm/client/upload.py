@@ -37,7 +37,7 @@ from omicsdm.client.models import FileRow, Upload, Version
 from omicsdm.client.progress import NullProgress, Progress, ProgressTask
 from omicsdm.client.s3 import SignedS3
 from omicsdm.client.state import UploadState, UploadStateStore
-from omicsdm.client.wire import Wire
+from omicsdm.client.transport import Transport, make_transport
 
 # Errors after which the other files would fail the same way.
 FATAL_CODES = frozenset({ExitCode.AUTH, ExitCode.UNAVAILABLE})
@@ -110,7 +110,7 @@ class Uploader:
         skip_unchanged: bool = True,
         comment: str | None = None,
         progress: Progress | None = None,
-        wire: Wire | None = None,
+        transport: Transport | None = None,
         on_part: Callable[[Source, int], None] | None = None,
         read_ahead: int = 1,
     ) -> None:
@@ -121,8 +121,8 @@ class Uploader:
         self.comment = comment
         self.progress: Progress = progress or NullProgress()
         self.store = UploadStateStore(state_dir)
-        self._own_wire = wire is None
-        self.wire = wire or Wire()
+        self._own_transport = transport is None
+        self.transport = transport or make_transport()  # $OMICSDM_TRANSPORT, else the default
         self.on_part = on_part
         self._slots = asyncio.Semaphore(self.parallel)  # parts in flight, over all files
         # Parts read and hashed, over all files: `read_ahead` more than in flight, so the next part's read
@@ -134,8 +134,8 @@ class Uploader:
         self._total: ProgressTask | None = None
 
     async def aclose(self) -> None:
-        if self._own_wire:
-            await self.wire.aclose()
+        if self._own_transport:
+            await self.transport.aclose()
 
     async def upload(self, sources: Sequence[Source], dataset_id: uuid.UUID) -> list[UploadResult]:
         """Upload every source; per-file failures are in the results (a fatal one stops the rest)."""
@@ -260,7 +260,7 @@ class Uploader:
         state.upload_id, state.object_key, state.part_size = str(upload.id), upload.object_key, upload.part_size
         state.s3_upload_id = known
         self.store.save(key, state)
-        s3 = SignedS3(self.api, self.wire, upload)
+        s3 = SignedS3(self.api, self.transport, upload)
 
         try:
             fd = os.open(source.path, os.O_RDONLY)

@@ -1,59 +1,112 @@
-"""The byte path to S3: a lean HTTP/1.1 client on an asyncio BufferedProtocol.
+"""The `wire` transport: a lean HTTP/1.1 client on an asyncio BufferedProtocol.
 
-Why not httpx here: on a 2-core machine its per-chunk machinery (64 KiB reads, h11's buffer copies,
-anyio cancel scopes) spent twice boto3's CPU per byte and held downloads to 0.7x boto3's speed. Here
-the kernel writes a download straight into the caller's buffer (no copies in Python) and part bodies
-go out in slices under flow control. Only what S3 needs: one request at a time per connection,
-Content-Length, chunked and until-close bodies, keep-alive, TLS with httpx's trust settings. When a
-proxy applies to the S3 host (HTTP(S)_PROXY), requests go through httpx instead, which speaks proxies.
+Why it exists: the kernel receives a download straight into the caller's buffer (no copy in Python)
+and part bodies go out in slices under flow control, where httpx and aiohttp receive every byte into a
+new `bytes` and copy it (docs/cli.md, "Transports", has the figures). It speaks what S3 needs, strictly:
+one request at a time per connection; Content-Length, chunked (parsed incrementally, any size) and
+until-close bodies; interim 1xx answers skipped; keep-alive; TLS with the shared trust settings. The
+rules around it (307 redirects, one more try on a fresh connection) are transport.BaseTransport's. When
+a proxy applies to the S3 host (HTTP(S)_PROXY), requests go through the httpx transport instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import AsyncIterator, Mapping
 from urllib.parse import urlsplit
 
-import httpx
+from omicsdm.client.transport import (
+    BaseTransport,
+    ClosedBeforeAnswer,
+    Reply,
+    Stream,
+    Supply,
+    TransportError,
+    TransportOptions,
+    copy_into,
+    ssl_context,
+)
 
-HEAD_LIMIT = 64 * 1024
-COLLECT_LIMIT = 16 * 1024 * 1024  # small answers only (XML); downloads stream into the caller's buffer
+__all__ = ["Reply", "Wire", "WireError"]
+
+HEAD_LIMIT = 64 * 1024  # status line and headers of one answer; the same for a chunked body's trailers
+CHUNK_LINE_LIMIT = 4096
+CHUNKED_HANDOFF = 4 * 1024 * 1024  # decoded chunked bytes handed to the reader at once
 WRITE_SLICE = 1024 * 1024
+_STATUS_LINE = re.compile(r"HTTP/1\.([01]) ([1-9][0-9]{2})(?: (.*))?")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
-
-class WireError(Exception):
-    """The connection failed or stalled; the request may be retried."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-
-class Stream(Protocol):
-    status: int
-    headers: dict[str, str]
-
-    async def read(self) -> bytes: ...
-
-    def chunks(self, supply: Supply) -> AsyncIterator[tuple[memoryview, int]]: ...
+WireError = TransportError  # the name this module's callers knew
 
 
 Key = tuple[str, str, int]
-# Buffers for a streamed body: each piece arrives in a buffer from `supply()`, filled from its start, and
-# is yielded as (buffer, length); the buffer is the consumer's from then on (to write, hash, pool).
-Supply = Callable[[], memoryview]
+
+
+class _Dechunker:
+    """An incremental decoder of a chunked body (RFC 9112 7.1): each byte looked at once."""
+
+    def __init__(self) -> None:
+        self.state = "size"  # size -> data -> data-end -> size ... -> trailer -> done
+        self.line = bytearray()
+        self.left = 0
+        self.trailer_bytes = 0
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+    def feed(self, data: memoryview, out: bytearray) -> int:
+        """Decode from `data` into `out`; the number of bytes of `data` used (all of it unless done)."""
+        position = 0
+        while position < len(data) and self.state != "done":
+            if self.state == "data":
+                take = min(self.left, len(data) - position)
+                out += data[position : position + take]
+                position += take
+                self.left -= take
+                if self.left == 0:
+                    self.state = "data-end"
+                continue
+            end = bytes(data[position : position + CHUNK_LINE_LIMIT + 2]).find(b"\n")
+            piece = data[position : len(data) if end < 0 else position + end + 1]
+            self.line += piece
+            position += len(piece)
+            if end < 0:
+                if len(self.line) > (HEAD_LIMIT if self.state == "trailer" else CHUNK_LINE_LIMIT):
+                    raise TransportError("malformed chunked body: a line too long")
+                continue
+            if not self.line.endswith(b"\r\n"):
+                raise TransportError("malformed chunked body: a line not ended by CRLF")
+            line, self.line = bytes(self.line[:-2]), bytearray()
+            self._line(line)
+        return position
+
+    def _line(self, line: bytes) -> None:
+        if self.state == "data-end":
+            if line:
+                raise TransportError("malformed chunked body: data longer than its chunk size")
+            self.state = "size"
+        elif self.state == "size":
+            size = line.split(b";", 1)[0].strip(b" \t")
+            if not _HEX.fullmatch(size):
+                raise TransportError(f"malformed chunked body: chunk size {line[:40]!r}")
+            self.left = int(size, 16)
+            self.state = "data" if self.left else "trailer"
+        else:  # trailer fields, ended by an empty line
+            self.trailer_bytes += len(line) + 2
+            if self.trailer_bytes > HEAD_LIMIT:
+                raise TransportError("malformed chunked body: trailers too long")
+            if not line:
+                self.state = "done"
 
 
 class _Connection(asyncio.BufferedProtocol):
-    """One HTTP/1.1 connection; parses one response at a time."""
+    """One HTTP/1.1 connection; parses one answer at a time."""
 
     def __init__(self, stall: float) -> None:
         self.stall = stall
@@ -63,18 +116,21 @@ class _Connection(asyncio.BufferedProtocol):
         self.error: BaseException | None = None
         self.writable = asyncio.Event()
         self.writable.set()
+        self.received = 0  # bytes received so far, over all answers: a stall is a while without any
         self.reset(head_only=False)
 
     def reset(self, *, head_only: bool) -> None:
-        self.phase = "head"  # head -> wait (paused until the reader chooses) -> sink | collect -> done
+        # head -> wait (paused until the reader chooses) -> sink | collect | chunked -> done
+        self.phase = "head"
         self.no_body = head_only
         self.head = bytearray()
         self.pending = b""
         self.status = 0
+        self.keep_alive = True
         self.headers: dict[str, str] = {}
         self.remaining = -1  # body bytes to come; -1 = until the connection closes
-        self.chunked = False
-        self.raw = bytearray()  # collected body (chunked: still framed)
+        self.chunked: _Dechunker | None = None
+        self.raw = bytearray()  # collected or decoded body not yet taken by the reader
         self.sink: memoryview | None = None
         self.sink_pos = 0
         self.got_bytes = False
@@ -98,6 +154,7 @@ class _Connection(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self.got_bytes = True
+        self.received += nbytes
         if self.phase == "sink" and self.sink is not None:
             self.sink_pos += nbytes
             if self.remaining > 0:
@@ -106,7 +163,7 @@ class _Connection(asyncio.BufferedProtocol):
                 self._pause()
                 self._wake()
             return
-        self.feed(bytes(self.scratch[:nbytes]))
+        self.feed(self.scratch[:nbytes])
 
     def eof_received(self) -> bool:
         return False
@@ -114,12 +171,18 @@ class _Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.writable.set()
-        if self.phase in ("wait", "collect", "sink") and self.remaining < 0 and not self.chunked and exc is None:
+        until_close = self.remaining < 0 and self.chunked is None
+        if self.phase in ("wait", "collect", "sink") and until_close and exc is None:
             self.eof = True  # an until-close body ends here
             if self.phase != "wait":
                 self.phase = "done"
         elif self.phase not in ("done", "wait") and self.error is None:
-            self.error = WireError(f"connection closed by the server ({exc or 'EOF'})")
+            if self.phase == "head" and not self.got_bytes:
+                self.error = ClosedBeforeAnswer(f"connection closed by the server ({exc or 'EOF'})")
+            else:
+                self.error = TransportError(
+                    f"connection closed by the server in the middle of an answer ({exc or 'EOF'})"
+                )
         self._wake()
 
     def pause_writing(self) -> None:
@@ -130,53 +193,95 @@ class _Connection(asyncio.BufferedProtocol):
 
     # --- parsing ---
 
-    def feed(self, data: bytes) -> None:
-        if self.phase == "head":
-            self.head += data
+    def feed(self, data: memoryview) -> None:
+        try:
+            if self.phase == "head":
+                self._feed_head(bytes(data))
+            elif self.phase == "collect":
+                self._collect(data)
+            elif self.phase == "chunked":
+                self._dechunk(data)
+            elif data:
+                raise TransportError("the server sent bytes nobody asked for")
+        except TransportError as exc:
+            self._fail(exc)
+
+    def _feed_head(self, data: bytes) -> None:
+        self.head += data
+        while self.phase == "head":
             end = self.head.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.head) > HEAD_LIMIT:
-                    self._fail(WireError("response headers too long"))
+                    raise TransportError("malformed answer: headers too long (or not HTTP)")
+                if len(self.head) >= 5 and not self.head.startswith(b"HTTP/"):
+                    raise TransportError(f"malformed answer: not HTTP/1.x: {bytes(self.head[:40])!r}")
                 return
-            try:
-                self._parse_head(bytes(self.head[:end]))
-            except (ValueError, IndexError) as exc:
-                self._fail(WireError(f"malformed response: {exc}"))
-                return
-            self.pending = bytes(self.head[end + 4 :])
+            head, rest = bytes(self.head[:end]), bytes(self.head[end + 4 :])
+            self._parse_head(head)
+            if 100 <= self.status < 200:  # interim (100 Continue, 102 Processing, 103): the answer follows
+                self.head, self.headers, self.status = bytearray(rest), {}, 0
+                continue
+            self.pending = rest
             self.phase = "wait"
             self._pause()
             self._wake()
-        elif self.phase == "collect":
-            self._collect(data)
-        elif data:
-            self._fail(WireError("the server sent bytes nobody asked for"))
 
     def _parse_head(self, head: bytes) -> None:
         lines = head.decode("latin-1").split("\r\n")
-        version, status, *_ = lines[0].split(" ", 2)
-        if not version.startswith("HTTP/1."):
-            raise ValueError(f"not HTTP/1.x: {lines[0][:80]!r}")
-        self.status = int(status)
+        match = _STATUS_LINE.fullmatch(lines[0])
+        if not match:
+            raise TransportError(f"malformed answer: status line {lines[0][:80]!r}")
+        self.status = int(match.group(2))
+        if self.status == 101:
+            raise TransportError("the server switched protocols, which nobody asked for")
+        headers: dict[str, str] = {}
         for line in lines[1:]:
-            name, _, value = line.partition(":")
-            self.headers[name.strip().lower()] = value.strip()
-        if self.no_body or self.status in (204, 304) or 100 <= self.status < 200:
+            name, colon, value = line.partition(":")
+            if not colon or not _TOKEN.fullmatch(name):
+                raise TransportError(f"malformed answer: header line {line[:80]!r}")
+            name, value = name.lower(), value.strip(" \t")
+            if name in headers and name == "content-length" and headers[name] != value:
+                raise TransportError("malformed answer: two different Content-Length headers")
+            headers[name] = f"{headers[name]}, {value}" if name in headers and name != "content-length" else value
+        self.headers = headers
+        if 100 <= self.status < 200:
+            return
+        connection = headers.get("connection", "").lower()
+        self.keep_alive = "close" not in connection and (match.group(1) == "1" or "keep-alive" in connection)
+        encoding = headers.get("transfer-encoding", "").lower()
+        if self.no_body or self.status in (204, 304):
             self.remaining = 0
-        elif "chunked" in self.headers.get("transfer-encoding", "").lower():
-            self.chunked = True
-        elif "content-length" in self.headers:
-            self.remaining = int(self.headers["content-length"])
+        elif encoding:
+            if [e.strip() for e in encoding.split(",")][-1] != "chunked":
+                self.keep_alive = False  # RFC 9112 6.3: read until the connection closes
+            else:
+                self.chunked = _Dechunker()
+        elif "content-length" in headers:
+            if not headers["content-length"].isdigit():
+                raise TransportError(f"malformed answer: Content-Length {headers['content-length'][:40]!r}")
+            self.remaining = int(headers["content-length"])
+        else:
+            self.keep_alive = False
 
-    def _collect(self, data: bytes) -> None:
+    def _collect(self, data: memoryview) -> None:
         if self.remaining > 0:
             data = data[: self.remaining]
             self.remaining -= len(data)
         self.raw += data
-        if len(self.raw) > COLLECT_LIMIT:
-            self._fail(WireError("response body too large"))
-        elif self.remaining == 0 or (self.chunked and _chunked_complete(self.raw)):
+        if self.remaining == 0:
             self.phase = "done"
+            self._wake()
+
+    def _dechunk(self, data: memoryview) -> None:
+        assert self.chunked is not None
+        used = self.chunked.feed(data, self.raw)
+        if self.chunked.done:
+            if used < len(data):
+                self.keep_alive = False  # bytes after the body: nobody asked for them
+            self.phase = "done"
+            self._wake()
+        elif len(self.raw) >= CHUNKED_HANDOFF:
+            self._pause()  # the reader takes these first
             self._wake()
 
     # --- used by the reader ---
@@ -200,18 +305,24 @@ class _Connection(asyncio.BufferedProtocol):
         self._wake()
 
     async def wait(self) -> None:
-        """Until the parser has news (head, filled buffer, end of body) or the connection failed."""
+        """Until the parser has news (head, filled buffer, end of body) or the connection failed; a stall
+        is `stall` seconds without a byte."""
         if self.error is not None:
             raise self.error
         if self.closed:
-            raise WireError("connection closed by the server")
+            raise TransportError("connection closed by the server")
         self.waiter = asyncio.get_running_loop().create_future()
         try:
-            async with asyncio.timeout(self.stall):
-                await self.waiter
-        except TimeoutError as exc:
-            self._fail(WireError(f"no answer from S3 for {self.stall:.0f} s"))
-            raise WireError(f"no answer from S3 for {self.stall:.0f} s") from exc
+            while True:
+                seen = self.received
+                try:
+                    async with asyncio.timeout(self.stall):
+                        await asyncio.shield(self.waiter)
+                    break
+                except TimeoutError as exc:
+                    if self.received == seen:
+                        self._fail(TransportError(f"no answer from S3 for {self.stall:.0f} s"))
+                        raise TransportError(f"no answer from S3 for {self.stall:.0f} s") from exc
         finally:
             self.waiter = None
         if self.error is not None:
@@ -231,8 +342,8 @@ class _Connection(asyncio.BufferedProtocol):
                     async with asyncio.timeout(self.stall):
                         await self.writable.wait()
                 except TimeoutError as exc:
-                    self._fail(WireError("S3 stopped reading the request"))
-                    raise WireError(f"S3 stopped reading the request for {self.stall:.0f} s") from exc
+                    self._fail(TransportError("S3 stopped reading the request"))
+                    raise TransportError(f"S3 stopped reading the request for {self.stall:.0f} s") from exc
         if self.error is not None:
             raise self.error
 
@@ -241,32 +352,47 @@ class _Connection(asyncio.BufferedProtocol):
             await self.wait()
 
     async def read_all(self) -> bytes:
+        if self.chunked is not None:
+            return b"".join([bytes(piece) async for piece in self._chunked_pieces()])
         if self.phase == "wait":
             self.phase = "collect"
             pending, self.pending = self.pending, b""
             if self.remaining == 0:
                 self.phase = "done"
             else:
-                self._collect(pending)
+                self._collect(memoryview(pending))
                 if self.phase == "collect" and self.eof:
                     self.phase = "done"
                 elif self.phase == "collect":
                     self.resume()
         while self.phase == "collect":
             await self.wait()
-        return _dechunk(bytes(self.raw)) if self.chunked else bytes(self.raw)
+        body, self.raw = bytes(self.raw), bytearray()
+        return body
+
+    async def _chunked_pieces(self) -> AsyncIterator[bytearray]:
+        """The decoded payload of a chunked body, in pieces of up to CHUNKED_HANDOFF (more or less)."""
+        assert self.chunked is not None
+        if self.phase == "wait":
+            self.phase = "chunked"
+            pending, self.pending = self.pending, b""
+            self._dechunk(memoryview(pending))
+            if self.error is not None:
+                raise self.error
+        while True:
+            if self.raw:
+                piece, self.raw = self.raw, bytearray()
+                yield piece
+            if self.phase == "done":
+                return
+            self.resume()
+            await self.wait()
 
     async def read_into(self, supply: Supply) -> AsyncIterator[tuple[memoryview, int]]:
         """The body in pieces that the kernel writes straight into buffers from `supply()`."""
-        if self.chunked:
-            body = memoryview(await self.read_all())
-            start = 0
-            while start < len(body):
-                buffer = supply()
-                piece = body[start : start + len(buffer)]
-                buffer[: len(piece)] = piece
-                start += len(piece)
-                yield buffer, len(piece)
+        if self.chunked is not None:
+            async for piece in copy_into(self._chunked_pieces(), supply):
+                yield piece
             return
         pending, self.pending = self.pending, b""
         if self.remaining >= 0:
@@ -308,10 +434,10 @@ class _Connection(asyncio.BufferedProtocol):
     def reusable(self) -> bool:
         return (
             self.phase == "done"
+            and self.keep_alive
             and not self.closed
             and self.error is None
             and self.remaining <= 0
-            and self.headers.get("connection", "").lower() != "close"
             and self.transport is not None
             and not self.transport.is_closing()
         )
@@ -330,16 +456,19 @@ class _Stream:
         return self._connection.read_into(supply)
 
 
-class Wire:
+class Wire(BaseTransport):
     """A small pool of keep-alive connections per S3 endpoint."""
 
-    def __init__(self, *, stall_timeout: float = 120.0, connect_timeout: float = 20.0, max_idle: int = 32) -> None:
-        self.stall = stall_timeout
-        self.connect_timeout = connect_timeout
+    name = "wire"
+
+    def __init__(self, options: TransportOptions | None = None, *, max_idle: int = 32) -> None:
+        super().__init__(options)
+        self.stall = self.options.stall_timeout
+        self.connect_timeout = self.options.connect_timeout
         self.max_idle = max_idle
         self._idle: dict[Key, list[_Connection]] = {}
         self._ssl: ssl.SSLContext | None = None
-        self._httpx: httpx.AsyncClient | None = None
+        self._proxy: BaseTransport | None = None
         self._proxied: dict[Key, bool] = {}
 
     async def aclose(self) -> None:
@@ -348,51 +477,40 @@ class Wire:
                 if connection.transport is not None:
                     connection.transport.close()
         self._idle.clear()
-        if self._httpx is not None:
-            await self._httpx.aclose()
-
-    async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes | memoryview = b"") -> Reply:
-        async with self.stream(method, url, headers, body) as response:
-            return Reply(response.status, response.headers, await response.read())
+        if self._proxy is not None:
+            await self._proxy.aclose()
 
     @contextlib.asynccontextmanager
-    async def stream(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | memoryview = b""
+    async def _open(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | memoryview, *, fresh: bool
     ) -> AsyncIterator[Stream]:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        if scheme not in ("http", "https") or not parts.hostname:
-            raise WireError(f"not an http(s) URL: {url[:100]!r}")
+        assert parts.hostname
         port = parts.port or (443 if scheme == "https" else 80)
         key: Key = (scheme, parts.hostname, port)
         if self._via_proxy(key):
-            async with self._httpx_stream(method, url, headers, body) as response:
+            async with self._proxy_transport()._open(method, url, headers, body, fresh=fresh) as response:
                 yield response
             return
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         default_port = parts.port in (None, 443 if scheme == "https" else 80)
         lines = [f"{method} {target} HTTP/1.1", f"Host: {host if default_port else f'{host}:{port}'}"]
-        lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() != "host"]
+        lines += [
+            f"{name}: {value}" for name, value in headers.items() if name.lower() not in ("host", "content-length")
+        ]
         if len(body) or method in ("PUT", "POST"):
             lines.append(f"Content-Length: {len(body)}")
+        if any(c in line for line in lines for c in "\r\n\0"):
+            raise TransportError("a request header holds a line break")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
-        connection, reused = await self._connection(key)
+        connection = await self._connection(key, fresh=fresh)
         connection.reset(head_only=method == "HEAD")
         try:
-            try:
-                await connection.send(head, body)
-                await connection.read_head()
-            except WireError:
-                if not (reused and not connection.got_bytes):
-                    raise
-                # A kept-alive connection the server had already closed: once more on a fresh one.
-                self._discard(connection)
-                connection, _ = await self._connection(key, fresh=True)
-                connection.reset(head_only=method == "HEAD")
-                await connection.send(head, body)
-                await connection.read_head()
+            await connection.send(head, body)
+            await connection.read_head()
             yield _Stream(connection)
         except BaseException:
             self._discard(connection)
@@ -408,12 +526,12 @@ class Wire:
         if connection.transport is not None:
             connection.transport.abort()
 
-    async def _connection(self, key: Key, *, fresh: bool = False) -> tuple[_Connection, bool]:
+    async def _connection(self, key: Key, *, fresh: bool = False) -> _Connection:
         idle = self._idle.get(key, [])
         while idle and not fresh:
             connection = idle.pop()
             if not connection.closed and connection.transport is not None and not connection.transport.is_closing():
-                return connection, True
+                return connection
         scheme, host, port = key
         loop = asyncio.get_running_loop()
         context = self._ssl_context() if scheme == "https" else None
@@ -427,12 +545,12 @@ class Wire:
                     server_hostname=host if context else None,
                 )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            raise WireError(f"cannot connect to {host}:{port}: {exc or type(exc).__name__}") from exc
-        return connection, False
+            raise TransportError(f"cannot connect to {host}:{port}: {exc or type(exc).__name__}") from exc
+        return connection
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            self._ssl = httpx.create_ssl_context()  # the same trust store and env settings as the API client
+            self._ssl = ssl_context(self.options.ca_bundle)
         return self._ssl
 
     def _via_proxy(self, key: Key) -> bool:
@@ -444,66 +562,9 @@ class Wire:
             )
         return self._proxied[key]
 
-    @contextlib.asynccontextmanager
-    async def _httpx_stream(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | memoryview
-    ) -> AsyncIterator[Stream]:
-        if self._httpx is None:
-            self._httpx = httpx.AsyncClient(timeout=httpx.Timeout(self.stall, connect=self.connect_timeout))
-        try:
-            async with self._httpx.stream(method, url, headers=dict(headers), content=bytes(body)) as response:
-                yield _HttpxStream(response)
-        except httpx.TransportError as exc:
-            raise WireError(f"{type(exc).__name__}: {exc}") from exc
+    def _proxy_transport(self) -> BaseTransport:
+        if self._proxy is None:
+            from omicsdm.client.transport_httpx import HttpxTransport  # only behind a proxy
 
-
-class _HttpxStream:
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-        self.status = response.status_code
-        self.headers = {k.lower(): v for k, v in response.headers.items()}
-
-    async def read(self) -> bytes:
-        return await self._response.aread()
-
-    async def chunks(self, supply: Supply) -> AsyncIterator[tuple[memoryview, int]]:
-        buffer, filled = supply(), 0
-        async for piece in self._response.aiter_raw():
-            view = memoryview(piece)
-            while view:
-                take = min(len(view), len(buffer) - filled)
-                buffer[filled : filled + take] = view[:take]
-                filled += take
-                view = view[take:]
-                if filled == len(buffer):
-                    yield buffer, filled
-                    buffer, filled = supply(), 0
-        if filled:
-            yield buffer, filled
-
-
-def _chunked_complete(raw: bytearray) -> bool:
-    try:
-        _dechunk(bytes(raw))
-    except ValueError:
-        return False
-    return True
-
-
-def _dechunk(raw: bytes) -> bytes:
-    """The payload of a complete chunked body; ValueError while it is incomplete."""
-    out, position = bytearray(), 0
-    while True:
-        end = raw.find(b"\r\n", position)
-        if end < 0:
-            raise ValueError("incomplete chunk size")
-        size = int(raw[position:end].split(b";", 1)[0].strip() or b"x", 16)
-        start = end + 2
-        if size == 0:  # trailers, then an empty line
-            if raw[start : start + 2] == b"\r\n" or raw.find(b"\r\n\r\n", start) >= 0:
-                return bytes(out)
-            raise ValueError("incomplete trailer")
-        if len(raw) < start + size + 2:
-            raise ValueError("incomplete chunk")
-        out += raw[start : start + size]
-        position = start + size + 2
+            self._proxy = HttpxTransport(self.options)
+        return self._proxy
