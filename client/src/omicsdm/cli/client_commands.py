@@ -39,6 +39,7 @@ from omicsdm.client.errors import ApiError, ClientError, ExitCode
 from omicsdm.client.models import Dataset, DownloadLink, Project
 from omicsdm.client.progress import ProgressTask
 from omicsdm.client.transfer import Downloader, Uploader, collect_sources, parse_size
+from omicsdm.client.transport import make_transport
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -46,6 +47,15 @@ err = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table")]
 ParallelOpt = Annotated[int, typer.Option("--parallel", "-j", min=1, max=64, help="Parts or chunks in flight")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")]
+TransportOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--transport",
+        help="HTTP client for the S3 bytes: wire, httpx or aiohttp (default: $OMICSDM_TRANSPORT, the config "
+        "file's `transport`, else wire)",
+        show_default=False,
+    ),
+]
 
 
 # --- plumbing ---------------------------------------------------------------------------------------
@@ -314,6 +324,7 @@ def upload(
     ] = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    transport: TransportOpt = None,
 ) -> None:
     """Upload files and folders to a dataset: parallel multipart straight to S3, checked by the service.
 
@@ -328,6 +339,7 @@ def upload(
         async with _client() as api:
             target = await resolve_dataset(api, dataset)
             with RichProgress(not quiet and not as_json) as progress:
+                s3 = make_transport(transport)
                 uploader = Uploader(
                     api,
                     state_dir=state_dir(),
@@ -336,11 +348,12 @@ def upload(
                     skip_unchanged=not force,
                     comment=comment,
                     progress=progress,
+                    transport=s3,
                 )
                 try:
                     results = await uploader.upload(sources, target.id)
                 finally:
-                    await uploader.aclose()
+                    await s3.aclose()
         if as_json:
             _print_json(
                 [
@@ -556,6 +569,7 @@ def download(
     ] = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
+    transport: TransportOpt = None,
 ) -> None:
     """Download files by id, by filters or from a manifest: parallel ranged GETs, every file verified.
 
@@ -583,6 +597,7 @@ def download(
                 return 0
             links: list[DownloadLink] = (await api.download_links(selection)).items
             with RichProgress(not quiet and not as_json) as progress:
+                s3 = make_transport(transport)
                 downloader = Downloader(
                     api,
                     parallel=parallel,
@@ -590,11 +605,12 @@ def download(
                     overwrite=overwrite,
                     progress=progress,
                     direct_io=not page_cache,
+                    transport=s3,
                 )
                 try:
                     results = await downloader.download(links, output)
                 finally:
-                    await downloader.aclose()
+                    await s3.aclose()
         if as_json:
             _print_json(
                 [
