@@ -28,7 +28,7 @@ from omicsdm.settings import Settings
 from tests.support.idp import LocalIdP
 
 TABLES = (
-    "audit_events, api_tokens, file_versions, upload_sessions, files, dataset_shares, datasets, "
+    "audit_events, device_authorizations, api_tokens, file_versions, upload_sessions, files, dataset_shares, datasets, "
     "project_owners, projects, memberships, users, groups"
 )
 

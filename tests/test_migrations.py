@@ -16,6 +16,7 @@ EXPECTED = {
     "audit_events",
     "dataset_shares",
     "datasets",
+    "device_authorizations",
     "file_versions",
     "files",
     "groups",

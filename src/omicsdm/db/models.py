@@ -283,3 +283,38 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeviceState(enum.StrEnum):
+    PENDING = "pending"  # waiting for the user to approve or deny on the web page
+    APPROVED = "approved"  # approved; the next poll receives the token
+    DENIED = "denied"
+    ISSUED = "issued"  # the token was handed out: the device code is spent
+
+
+class DeviceAuthorization(Base):
+    """One `omicsdm login` waiting for a user's approval (RFC 8628 device authorization grant).
+
+    Only hashes of the device code (the command's secret) and of the user code (shown to the user) are
+    stored; the token's secret is made at the poll that receives it and never stored.
+    """
+
+    __tablename__ = "device_authorizations"
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    device_code_hash: Mapped[str] = mapped_column(String(64), unique=True, comment="sha256 hex of the device code")
+    user_code_hash: Mapped[str] = mapped_column(String(64), unique=True, comment="sha256 hex of the user code")
+    client_name: Mapped[str] = mapped_column(String(100))
+    hostname: Mapped[str] = mapped_column(String(255))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    poll_interval: Mapped[int] = mapped_column(Integer, comment="Seconds the command must wait between polls")
+    last_polled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    state: Mapped[DeviceState] = mapped_column(
+        Enum(DeviceState, name="device_state", values_callable=lambda e: [m.value for m in e]),
+        default=DeviceState.PENDING,
+        server_default=DeviceState.PENDING.value,
+    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    token_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
