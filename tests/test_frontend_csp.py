@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import base64
+import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
-from omicsdm.frontend import CSP_HEADER, content_security_policy, mount_frontend
+from omicsdm.frontend import CSP_HEADER, IGV_STYLE_HASHES, content_security_policy, mount_frontend
 from omicsdm.settings import Settings
 
 
@@ -36,7 +40,7 @@ def test_policy_is_strict_and_names_the_browsers_s3_endpoint_and_the_issuer() ->
     d = _directives(content_security_policy(_settings()))
     assert d["default-src"] == ["'self'"]
     assert d["script-src"] == ["'self'", "'wasm-unsafe-eval'"]  # no 'unsafe-inline', no 'unsafe-eval'
-    assert d["style-src"] == ["'self'"]
+    assert d["style-src"] == ["'self'", *IGV_STYLE_HASHES]
     assert d["img-src"] == ["'self'", "data:", "blob:"]
     assert d["frame-ancestors"] == ["'none'"]
     assert d["object-src"] == ["'none'"]
@@ -65,3 +69,19 @@ async def test_the_page_is_served_with_the_policy_built_or_not(tmp_path: Path) -
         assert answer.headers[CSP_HEADER] == "default-src 'self'"
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["cache-control"] == "no-cache"
+
+
+def test_the_igv_style_hashes_match_the_installed_igv() -> None:
+    """The two <style> texts igv.js inserts (its source, as npm installed it; the build copies them verbatim)."""
+    source = (Path(__file__).resolve().parents[1] / "frontend/node_modules/igv/dist/igv.esm.js").read_text()
+    literals = [
+        re.search(r"style\.textContent = ('(?:[^'\\]|\\.)*');", source),
+        re.search(r"const css = +('(?:[^'\\]|\\.)*');", source),
+    ]
+    assert all(literals), "igv.js inserts its styles differently now: read its source and update IGV_STYLE_HASHES"
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(ast.literal_eval(m.group(1)).encode()).digest()).decode() + "'"
+        for m in literals
+        if m
+    ]
+    assert tuple(hashes) == IGV_STYLE_HASHES

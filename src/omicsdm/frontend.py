@@ -18,6 +18,13 @@ PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>omicsdm
 <code>frontend/</code>, or use the API: <a href="/docs">/docs</a>.</p></body></html>"""
 
 CSP_HEADER = "Content-Security-Policy"
+# igv.js (the genome browser) adds two <style> elements when it loads: its colour picker's and its circular view's.
+# They are allowed by their SHA-256 and nothing else inline is; tests/test_frontend_csp.py recomputes them from
+# frontend/node_modules/igv, so an igv.js upgrade that changes them fails there first.
+IGV_STYLE_HASHES = (
+    "'sha256-ITHmamcImsZ/Je1xrdtDLZVvRSpj1Zokb6uHXORB824='",
+    "'sha256-NTwDUA6nIvRRpI2lIBtHJqkV0TlTj4HVmI6vI81fIfM='",
+)
 
 
 def _origin(url: str) -> str:
@@ -31,7 +38,8 @@ def content_security_policy(settings: Settings) -> str:
     The session (refresh token included) lives in sessionStorage, so injected script must not run. The page talks
     to its own API, to the S3 endpoint as browsers reach it (uploads, genome-browser byte ranges) and to the OIDC
     issuer's token endpoint. 'wasm-unsafe-eval' lets hash-wasm compile its MD5/SHA-256 WebAssembly; it allows no
-    JavaScript eval. igv.js styles its viewer through a constructed stylesheet, which style-src does not govern.
+    JavaScript eval. igv.js styles its viewer through a constructed stylesheet, which style-src does not govern,
+    and two small style elements allowed by their hashes.
     """
     connect = ["'self'", _origin(settings.s3.browser_url)]
     if settings.auth.oidc_issuer:
@@ -42,7 +50,7 @@ def content_security_policy(settings: Settings) -> str:
         "worker-src": ["'self'"],
         "connect-src": list(dict.fromkeys(connect)),
         "img-src": ["'self'", "data:", "blob:"],
-        "style-src": ["'self'"],
+        "style-src": ["'self'", *IGV_STYLE_HASHES],
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],

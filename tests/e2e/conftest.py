@@ -160,12 +160,25 @@ async def browser() -> AsyncIterator[Any]:
             await instance.close()
 
 
+# Every page records the Content-Security-Policy violations it reports (the server sends the policy).
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(
+    `${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber} ${e.sample}`));
+"""
+
+
+async def csp_violations(page: Any) -> list[str]:
+    return list(await page.evaluate("window.__cspViolations || []"))
+
+
 @pytest.fixture
 async def context(browser: Any, live_server: LiveServer) -> AsyncIterator[Any]:
     ctx = await browser.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 800}, accept_downloads=True
     )
     ctx.set_default_timeout(20_000)
+    await ctx.add_init_script(CSP_LISTENER)
     try:
         yield ctx
     finally:
@@ -191,6 +204,10 @@ async def page(context: Any) -> AsyncIterator[Any]:
 
     page.on("response", problem_body)
     yield page
+    violations: list[str] = []
+    with contextlib.suppress(Exception):  # the page may be gone
+        violations = await csp_violations(page)
+    trail.extend(f"CSP violation: {v}" for v in violations)
     for line in trail[-60:]:
         print(line)
     try:
@@ -199,6 +216,7 @@ async def page(context: Any) -> AsyncIterator[Any]:
     except Exception as exc:  # the page may be gone
         print("no transfers:", exc)
     assert not errors, f"uncaught errors in the page: {errors}"
+    assert not violations, f"the page broke its Content-Security-Policy: {violations}"
 
 
 async def login(page: Any, username: str, groups: list[str]) -> None:

@@ -110,7 +110,9 @@ async def test_reader_without_write_access_sees_why_and_nothing_is_uploaded(
     source = random_file(tmp_path, "notes.vcf", 1 * MIB)
     await login(page, lab.reader, [lab.reader_group])
     await choose_dataset(page, lab)
-    await open_upload(page)
+    assert await page.get_by_role("link", name="Upload").count() == 0  # not offered; by its address it says why
+    await page.evaluate("location.hash = '#/upload'")
+    await page.get_by_test_id("dropzone").wait_for()
     refusal = page.get_by_test_id("upload-refusal")
     await refusal.wait_for()
     text = await refusal.inner_text()

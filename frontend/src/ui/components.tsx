@@ -1,5 +1,5 @@
 import type { ComponentChildren } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useId, useRef, useState } from "preact/hooks";
 
 /** A modal built on <dialog>: focus is trapped, Escape closes, the page behind is inert. */
 export function Dialog(props: {
@@ -13,6 +13,7 @@ export function Dialog(props: {
   testId?: string;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId(); // dialogs can nest (the genome viewer opens from the file drawer)
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
@@ -23,7 +24,7 @@ export function Dialog(props: {
     <dialog
       ref={ref}
       class={`dialog${props.wide ? " wide" : ""}${props.drawer ? " drawer" : ""}`}
-      aria-labelledby="dialog-title"
+      aria-labelledby={titleId}
       data-testid={props.testId}
       onCancel={(event) => {
         event.preventDefault();
@@ -33,7 +34,7 @@ export function Dialog(props: {
       {props.open && (
         <>
           <header class="dialog-head">
-            <h2 id="dialog-title">{props.title}</h2>
+            <h2 id={titleId}>{props.title}</h2>
             <button type="button" class="icon-button" aria-label="Close" onClick={props.onClose}>
               ×
             </button>

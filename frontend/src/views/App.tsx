@@ -127,15 +127,30 @@ function Workspace(props: { config: AuthConfig }) {
   );
   const project = projects?.find((p) => p.id === context.projectId) ?? null;
 
+  // Upload is offered only where this user may upload: the chosen dataset, or any dataset when none is chosen.
+  const canUpload = dataset ? dataset.permissions.upload : Boolean(datasets?.some((d) => d.permissions.upload));
   const tabs: [string, string][] = [
     ["files", "Files"],
-    ["upload", "Upload"],
+    ...(canUpload || active > 0 ? [["upload", "Upload"] as [string, string]] : []),
     ["trash", "Trash"],
   ];
-  const current = tabs.some(([id]) => id === route) ? route : "files";
+  // #/upload stays reachable by its address: the view then says why nothing can be uploaded here.
+  const current = route === "upload" || tabs.some(([id]) => id === route) ? route : "files";
 
   return (
     <div class="shell">
+      <a
+        class="skip-link"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault(); // the hash holds the route
+          const main = document.getElementById("main");
+          main?.focus();
+          main?.scrollIntoView();
+        }}
+      >
+        Skip to content
+      </a>
       <header class="topbar">
         <a class="brand" href="#/files" aria-label="omicsdm home">
           <Logo />
@@ -210,9 +225,9 @@ function Workspace(props: { config: AuthConfig }) {
           <Notice tone="error">{error}</Notice>
         </div>
       )}
-      <main class="content" id="main">
+      <main class="content" id="main" tabIndex={-1}>
         {current === "files" && (
-          <FilesView project={project} dataset={dataset} datasets={datasets ?? []} me={me} />
+          <FilesView project={project} dataset={dataset} datasets={datasets ?? []} me={me} canUpload={canUpload} />
         )}
         {current === "upload" && <UploadView dataset={dataset} datasets={datasets} me={me} />}
         {current === "trash" && <TrashView project={project} dataset={dataset} />}

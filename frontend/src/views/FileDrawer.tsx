@@ -4,6 +4,7 @@ import { api, errorMessage } from "../api/client";
 import type { Dataset, FileDetail, FileRow } from "../api/types";
 import { Dialog, Notice, notify } from "../ui/components";
 import { bytes, when } from "../ui/format";
+import { Submitted } from "./Files";
 import { viewable } from "./genomeFiles";
 import { GenomeViewer } from "./GenomeViewer";
 
@@ -59,7 +60,7 @@ export function FileDrawer(props: {
 
   const versions = [...(detail?.versions ?? [])].sort((a, b) => b.version - a.version);
   const canManage = detail ? detail.permissions.manage : Boolean(props.dataset?.permissions.manage);
-  const canDownload = detail ? detail.permissions.download : true;
+  const canDownload = detail ? detail.permissions.download : (props.dataset?.permissions.download ?? true);
   const dirty = comment !== (detail?.comment ?? row.comment ?? "");
 
   return (
@@ -76,9 +77,9 @@ export function FileDrawer(props: {
           version {row.version} · {bytes(row.size)} · {when(row.submitted_at)} by {row.submitted_by ?? "–"}
         </dd>
       </dl>
-      {viewable(row.name) && (
+      {viewable(row.name) && canDownload && (
         <div class="row">
-          <button type="button" class="button small" disabled={!canDownload} data-testid="view-genome" onClick={() => setViewing(true)}>
+          <button type="button" class="button small" data-testid="view-genome" onClick={() => setViewing(true)}>
             View
           </button>
           <span class="muted small">in the genome browser</span>
@@ -86,24 +87,32 @@ export function FileDrawer(props: {
       )}
       {viewing && <GenomeViewer row={row} onClose={() => setViewing(false)} />}
 
-      <form class="comment-form" onSubmit={saveComment}>
-        <label class="field">
-          <span>Comment</span>
-          <textarea
-            rows={3}
-            maxLength={10000}
-            value={comment}
-            data-testid="comment-input"
-            disabled={!canManage}
-            onInput={(e) => setComment(e.currentTarget.value)}
-          />
-        </label>
-        <div class="row end">
-          <button type="submit" class="button small primary" disabled={!dirty || saving || !canManage} data-testid="comment-save">
-            {saving ? "Saving…" : "Save comment"}
-          </button>
-        </div>
-      </form>
+      {canManage ? (
+        <form class="comment-form" onSubmit={saveComment}>
+          <label class="field">
+            <span>Comment</span>
+            <textarea
+              rows={3}
+              maxLength={10000}
+              value={comment}
+              data-testid="comment-input"
+              onInput={(e) => setComment(e.currentTarget.value)}
+            />
+          </label>
+          <div class="row end">
+            <button type="submit" class="button small primary" disabled={!dirty || saving} data-testid="comment-save">
+              {saving ? "Saving…" : "Save comment"}
+            </button>
+          </div>
+        </form>
+      ) : (
+        <dl class="facts">
+          <dt>Comment</dt>
+          <dd class="break" data-testid="comment-text">
+            {detail?.comment || row.comment || <span class="muted">none</span>}
+          </dd>
+        </dl>
+      )}
 
       <h3>Version history</h3>
       {error && <Notice tone="error">{error}</Notice>}
@@ -131,8 +140,8 @@ export function FileDrawer(props: {
             <tr key={v.version} data-testid="version-row" data-version={v.version}>
               <td class="num">{v.version}</td>
               <td class="num">{bytes(v.size)}</td>
-              <td>
-                {when(v.submitted_at)}
+              <td class="v-at">
+                <Submitted iso={v.submitted_at} />
                 <br />
                 <span class="muted small">{v.submitted_by ?? "–"}</span>
               </td>
@@ -149,7 +158,7 @@ export function FileDrawer(props: {
                       data-testid="copy-drs"
                       data-drs={v.drs_uri}
                       title={v.drs_uri}
-                      aria-label={`Copy the DRS URI of version ${v.version}`}
+                      aria-label={`Copy DRS URI of version ${v.version}`}
                       onClick={() => void copyDrs(v.drs_uri ?? "")}
                     >
                       Copy DRS URI
@@ -158,9 +167,11 @@ export function FileDrawer(props: {
                 )}
               </td>
               <td class="end">
-                <button type="button" class="button small" disabled={!canDownload} onClick={() => props.onDownload(v.version)} aria-label={`Download version ${v.version}`}>
-                  Download
-                </button>
+                {canDownload && (
+                  <button type="button" class="button small" onClick={() => props.onDownload(v.version)} aria-label={`Download version ${v.version}`}>
+                    Download
+                  </button>
+                )}
               </td>
             </tr>
           ))}
@@ -168,9 +179,13 @@ export function FileDrawer(props: {
       </table>
 
       <div class="drawer-foot row spread">
-        <button type="button" class="button danger" disabled={!canManage} data-testid="delete-file" onClick={() => props.onDelete(row)}>
-          Mark deleted…
-        </button>
+        {canManage ? (
+          <button type="button" class="button danger" data-testid="delete-file" onClick={() => props.onDelete(row)}>
+            Mark deleted…
+          </button>
+        ) : (
+          <span />
+        )}
         <button type="button" class="button" onClick={props.onClose}>
           Close
         </button>

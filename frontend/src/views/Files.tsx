@@ -3,11 +3,13 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, errorMessage } from "../api/client";
 import type { Dataset, DownloadLink, FilePage, FileRow, Me, Project } from "../api/types";
 import { Dialog, Empty, Notice, notify } from "../ui/components";
-import { bytes, plural, when } from "../ui/format";
+import { bytes, plural, when, whenFull } from "../ui/format";
 import { useDebounced } from "../ui/hooks";
-import { onUploadCompleted } from "../upload/manager";
+import { filesFromDrop } from "../upload/dropped";
+import { addFiles, onUploadCompleted } from "../upload/manager";
 import { downloadLinks, manifestTsv, saveText, startDownload, wgetScript } from "./downloads";
 import { FileDrawer } from "./FileDrawer";
+import { FolderView, type Layout } from "./Folders";
 
 interface Filters {
   name: string;
@@ -22,9 +24,20 @@ const PAGE_SIZES = [25, 50, 100];
 
 type SortKey = "name" | "version" | "size" | "submitter" | "submitted_at" | "dataset" | "comment";
 
-export function FilesView(props: { project: Project | null; dataset: Dataset | null; datasets: Dataset[]; me: Me | null }) {
+const LAYOUT_KEY = "omicsdm.filesLayout";
+
+export function FilesView(props: {
+  project: Project | null;
+  dataset: Dataset | null;
+  datasets: Dataset[];
+  me: Me | null;
+  canUpload: boolean;
+}) {
   const { project, dataset } = props;
   const [filters, setFilters] = useState<Filters>(EMPTY_FILTERS);
+  const [filtersOpen, setFiltersOpen] = useState(false);
+  const [layout, setLayoutState] = useState<Layout>(() => (localStorage.getItem(LAYOUT_KEY) === "folders" ? "folders" : "list"));
+  const [dragging, setDragging] = useState(0);
   const debounced = useDebounced(filters, 300);
   const [sort, setSort] = useState("-submitted_at");
   const [limit, setLimit] = useState(50);
@@ -82,6 +95,43 @@ export function FilesView(props: { project: Project | null; dataset: Dataset | n
 
   useEffect(() => onUploadCompleted(() => setReload((n) => n + 1)), []);
 
+  function setLayout(next: Layout) {
+    localStorage.setItem(LAYOUT_KEY, next);
+    setLayoutState(next);
+  }
+
+  const byId = useMemo(() => new Map(props.datasets.map((d) => [d.id, d])), [props.datasets]);
+  const mayManage = (row: FileRow) => Boolean(byId.get(row.dataset_id)?.permissions.manage);
+  // Offered only where this user may mark files deleted (the service checks again).
+  const deleteOffered = dataset ? dataset.permissions.manage : props.datasets.some((d) => d.permissions.manage);
+  const notMine = [...selected.values()].filter((r) => !mayManage(r)).length;
+  const mayDownload = (row: FileRow) => byId.get(row.dataset_id)?.permissions.download ?? true;
+  const downloadOffered = dataset ? dataset.permissions.download : props.datasets.length === 0 || props.datasets.some((d) => d.permissions.download);
+  const notDownloadable = [...selected.values()].filter((r) => !mayDownload(r)).length;
+  const uploadTarget = dataset && dataset.permissions.upload ? dataset : null;
+
+  async function onDrop(event: DragEvent) {
+    event.preventDefault();
+    setDragging(0);
+    if (!event.dataTransfer) return;
+    if (!uploadTarget) {
+      notify(
+        dataset
+          ? `You may not upload to ${dataset.project_code}/${dataset.code}.`
+          : "Choose a dataset above first, then drop the files again.",
+        "error",
+      );
+      return;
+    }
+    const files = await filesFromDrop(event.dataTransfer);
+    if (files.length === 0) return;
+    addFiles(files, { id: uploadTarget.id, label: `${uploadTarget.project_code}/${uploadTarget.code}` });
+    notify(`${plural(files.length, "file")} added to the queue for ${uploadTarget.project_code}/${uploadTarget.code}.`);
+    location.hash = "#/upload";
+  }
+
+  const carriesFiles = (event: DragEvent) => Boolean(event.dataTransfer?.types.includes("Files"));
+
   const rows = page?.items ?? [];
   const allOnPage = rows.length > 0 && rows.every((r) => selected.has(r.id));
   const from = pageIndex * limit + (rows.length ? 1 : 0);
@@ -133,9 +183,59 @@ export function FilesView(props: { project: Project | null; dataset: Dataset | n
   const filtersActive = Object.values(filters).some(Boolean);
   const scope = dataset ? `${dataset.project_code}/${dataset.code}` : project ? `project ${project.code}` : "all projects";
 
+  const activeFilters = Object.values(filters).filter(Boolean).length;
+  const showDataset = !dataset;
+
   return (
-    <div class="files-page">
-      <div class="toolbar" role="search">
+    <div
+      class={`files-page ${dragging > 0 ? "drag-over" : ""}`}
+      data-testid="files-page"
+      onDragEnter={(e) => carriesFiles(e) && setDragging((n) => n + 1)}
+      onDragLeave={(e) => carriesFiles(e) && setDragging((n) => Math.max(0, n - 1))}
+      onDragOver={(e) => {
+        if (!carriesFiles(e)) return;
+        e.preventDefault();
+        if (e.dataTransfer) e.dataTransfer.dropEffect = uploadTarget ? "copy" : "none";
+      }}
+      onDrop={onDrop}
+    >
+      {dragging > 0 && (
+        <div class="drop-overlay" aria-hidden="true">
+          <strong>
+            {uploadTarget
+              ? `Drop files or folders to upload them into ${uploadTarget.project_code}/${uploadTarget.code}`
+              : dataset
+                ? "You may not upload to this dataset"
+                : "Choose a dataset first to upload into it"}
+          </strong>
+        </div>
+      )}
+      <div class="files-head">
+        <h1>
+          Files <span class="muted scope">in {scope}</span>
+        </h1>
+        <div class="row">
+          <div class="segmented" role="group" aria-label="Show files as">
+            <button type="button" aria-pressed={layout === "list"} data-testid="layout-list" onClick={() => setLayout("list")}>
+              List
+            </button>
+            <button type="button" aria-pressed={layout === "folders"} data-testid="layout-folders" onClick={() => setLayout("folders")}>
+              Folders
+            </button>
+          </div>
+          <button
+            type="button"
+            class="button small filters-toggle"
+            aria-expanded={filtersOpen}
+            aria-controls="file-filters"
+            data-testid="filters-toggle"
+            onClick={() => setFiltersOpen(!filtersOpen)}
+          >
+            Filters{activeFilters ? ` (${activeFilters})` : ""}
+          </button>
+        </div>
+      </div>
+      <div class={`toolbar ${filtersOpen ? "open" : ""}`} id="file-filters" role="search" aria-label="Filter files">
         <label class="field grow">
           <span>Name contains</span>
           <input
@@ -184,24 +284,30 @@ export function FilesView(props: { project: Project | null; dataset: Dataset | n
           )}
         </span>
         <span class="row">
-          <button
-            type="button"
-            class="button small primary"
-            disabled={selected.size === 0}
-            data-testid="download-selected"
-            onClick={() => prepareDownload([...selected.values()])}
-          >
-            Download…
-          </button>
-          <button
-            type="button"
-            class="button small danger"
-            disabled={selected.size === 0}
-            data-testid="delete-selected"
-            onClick={() => setConfirmDelete([...selected.values()])}
-          >
-            Mark deleted…
-          </button>
+          {downloadOffered && (
+            <button
+              type="button"
+              class="button small primary"
+              disabled={selected.size === 0 || notDownloadable > 0}
+              title={notDownloadable > 0 ? `You may not download ${plural(notDownloadable, "of the selected files", "of the selected files")}` : undefined}
+              data-testid="download-selected"
+              onClick={() => prepareDownload([...selected.values()])}
+            >
+              Download…
+            </button>
+          )}
+          {deleteOffered && (
+            <button
+              type="button"
+              class="button small danger"
+              disabled={selected.size === 0 || notMine > 0}
+              title={notMine > 0 ? `You may not delete ${plural(notMine, "of the selected files", "of the selected files")}` : undefined}
+              data-testid="delete-selected"
+              onClick={() => setConfirmDelete([...selected.values()])}
+            >
+              Mark deleted…
+            </button>
+          )}
           {selected.size > 0 && (
             <button type="button" class="button small ghost" onClick={() => setSelected(new Map())}>
               Clear selection
@@ -212,6 +318,18 @@ export function FilesView(props: { project: Project | null; dataset: Dataset | n
 
       {error && <Notice tone="error">{error}</Notice>}
 
+      {layout === "folders" ? (
+        <FolderView
+          query={query}
+          reload={reload}
+          showDataset={showDataset}
+          selected={selected}
+          onToggle={toggle}
+          onOpen={setDetail}
+          empty={<EmptyOverview filtered={filtersActive} canUpload={props.canUpload} />}
+        />
+      ) : (
+      <>
       <div class={`table-wrap ${loading ? "loading" : ""}`} aria-busy={loading}>
         <div class="loading-bar" aria-hidden="true" />
         <table class="files" data-testid="files-table">
@@ -223,7 +341,7 @@ export function FilesView(props: { project: Project | null; dataset: Dataset | n
               <SortHeader label="Name" k="name" sort={sort} onSort={sortBy} cls="c-name" />
               <SortHeader label="Ver." k="version" sort={sort} onSort={sortBy} numeric narrowHide cls="c-version" />
               <SortHeader label="Size" k="size" sort={sort} onSort={sortBy} numeric cls="c-size" />
-              <SortHeader label="Dataset" k="dataset" sort={sort} onSort={sortBy} narrowHide cls="c-dataset" />
+              {showDataset && <SortHeader label="Dataset" k="dataset" sort={sort} onSort={sortBy} narrowHide cls="c-dataset" />}
               <SortHeader label="Submitted by" k="submitter" sort={sort} onSort={sortBy} narrowHide cls="c-by" />
               <SortHeader label="Submitted" k="submitted_at" sort={sort} onSort={sortBy} narrowHide cls="c-at" />
               <SortHeader label="Comment" k="comment" sort={sort} onSort={sortBy} narrowHide cls="c-comment" />
@@ -236,20 +354,24 @@ export function FilesView(props: { project: Project | null; dataset: Dataset | n
                   <input type="checkbox" aria-label={`Select ${row.name}`} checked={selected.has(row.id)} onChange={() => toggle(row)} />
                 </td>
                 <td class="name-cell">
-                  <button type="button" class="link" onClick={() => setDetail(row)} title={row.name}>
-                    <FileName name={row.name} />
-                  </button>
+                  <NameButton name={row.name} onOpen={() => setDetail(row)} />
                   <span class="only-narrow muted small">
                     v{row.version} · {when(row.submitted_at)}
                   </span>
                 </td>
                 <td class="num hide-narrow">{row.version}</td>
                 <td class="num">{bytes(row.size)}</td>
-                <td class="hide-narrow truncate" title={`${row.project_code}/${row.dataset_code}`}>
-                  {row.project_code}/{row.dataset_code}
+                {showDataset && (
+                  <td class="hide-narrow truncate" title={`${row.project_code}/${row.dataset_code}`}>
+                    {row.project_code}/{row.dataset_code}
+                  </td>
+                )}
+                <td class="hide-narrow truncate" title={row.submitted_by ?? undefined}>
+                  {row.submitted_by ?? "–"}
                 </td>
-                <td class="hide-narrow truncate">{row.submitted_by ?? "–"}</td>
-                <td class="nowrap hide-narrow">{when(row.submitted_at)}</td>
+                <td class="hide-narrow when-cell">
+                  <Submitted iso={row.submitted_at} />
+                </td>
                 <td class="hide-narrow truncate muted" title={row.comment ?? ""}>
                   {row.comment}
                 </td>
@@ -257,11 +379,7 @@ export function FilesView(props: { project: Project | null; dataset: Dataset | n
             ))}
           </tbody>
         </table>
-        {page && rows.length === 0 && !loading && (
-          <Empty title={filtersActive ? "No file matches these filters" : "No files here yet"}>
-            {filtersActive ? "Loosen the filters above." : "Upload files into a dataset and they show up here."}
-          </Empty>
-        )}
+        {page && rows.length === 0 && !loading && <EmptyOverview filtered={filtersActive} canUpload={props.canUpload} />}
       </div>
 
       <div class="pager">
@@ -290,6 +408,8 @@ export function FilesView(props: { project: Project | null; dataset: Dataset | n
           Next ›
         </button>
       </div>
+      </>
+      )}
 
       {detail && (
         <FileDrawer
@@ -334,6 +454,43 @@ export function FilesView(props: { project: Project | null; dataset: Dataset | n
         </ul>
       </Dialog>
     </div>
+  );
+}
+
+function EmptyOverview(props: { filtered: boolean; canUpload: boolean }) {
+  if (props.filtered) return <Empty title="No file matches these filters">Loosen the filters above.</Empty>;
+  return (
+    <Empty title="No files here yet">
+      {props.canUpload ? (
+        <>
+          Drop files or folders here, or
+          <span class="empty-action">
+            <a class="button primary" href="#/upload" data-testid="empty-upload">
+              Upload files
+            </a>
+          </span>
+        </>
+      ) : (
+        "Files that members of this dataset's groups upload show up here."
+      )}
+    </Empty>
+  );
+}
+
+/** The full name on hover (title) and on keyboard focus (the cell unfolds); an ellipsis otherwise. */
+export function NameButton(props: { name: string; onOpen: () => void; label?: string }) {
+  return (
+    <button type="button" class="link name-button" onClick={props.onOpen} title={props.name} aria-label={props.label}>
+      <FileName name={props.name} />
+    </button>
+  );
+}
+
+export function Submitted(props: { iso: string | null | undefined }) {
+  return (
+    <time dateTime={props.iso ?? undefined} title={props.iso ? whenFull(props.iso) : undefined}>
+      {when(props.iso)}
+    </time>
   );
 }
 
