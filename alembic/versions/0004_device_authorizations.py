@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("client_name", sa.String(100), nullable=False),
         sa.Column("hostname", sa.String(255), nullable=False),
         sa.Column("client_ip", sa.String(64), nullable=True),
+        sa.Column("token_name", sa.String(255), nullable=False),
+        sa.Column("token_days", sa.Integer(), nullable=True, comment="Lifetime of the token to issue; NULL = never"),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("poll_interval", sa.Integer(), nullable=False, comment="Seconds the command must wait between polls"),

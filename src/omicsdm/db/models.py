@@ -306,6 +306,8 @@ class DeviceAuthorization(Base):
     client_name: Mapped[str] = mapped_column(String(100))
     hostname: Mapped[str] = mapped_column(String(255))
     client_ip: Mapped[str | None] = mapped_column(String(64))
+    token_name: Mapped[str] = mapped_column(String(255))
+    token_days: Mapped[int | None] = mapped_column(Integer, comment="Lifetime of the token to issue; NULL = never")
     created_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     poll_interval: Mapped[int] = mapped_column(Integer, comment="Seconds the command must wait between polls")
