@@ -59,7 +59,7 @@ class AiohttpTransport(BaseTransport):
     ) -> AsyncIterator[Stream]:
         kwargs: dict[str, Any] = {"headers": dict(headers), "allow_redirects": False}
         if body or method in ("PUT", "POST"):
-            kwargs["data"] = bytes(body)
+            kwargs["data"] = body  # bytes or a memoryview of a pooled buffer: sent without a copy
         try:
             response = await self._client().request(method, url, **kwargs)
         except aiohttp.ServerDisconnectedError as exc:
