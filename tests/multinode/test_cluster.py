@@ -135,13 +135,22 @@ async def test_concurrent_uploads_of_one_name_survive_killed_replicas_and_a_kill
             upload = await start_upload(api, retries, headers, world.dataset_id, "runs/same.fastq.gz", data)
             return await send_bytes(api, upload, data, retries, after_first_part=first_part_sent)
 
-        # 1. A replica SIGKILLed while the uploads are half way: signing and starts go on elsewhere.
+        # 1. A replica SIGKILLed while the uploads are half way, with signing requests queued on it (frozen
+        #    first, so that some surely are): HAProxy sends those GETs again to the others.
         uploads = [asyncio.create_task(one(d)) for d in datas]
         await asyncio.wait_for(half_sent.wait(), 120)
+        proxy_before = cluster.proxy_stats()["BACKEND"]
+        cluster.freeze_replica(0)
+        await asyncio.sleep(1.0)
         cluster.kill_replica(0)
         restarted = asyncio.create_task(asyncio.to_thread(cluster.start_replica, 0))
         sent = await asyncio.gather(*uploads)
         await restarted  # back, with empty caches: it loads what the others recorded
+        proxy_after = cluster.proxy_stats()["BACKEND"]
+        assert int(proxy_after["wredis"]) > int(proxy_before["wredis"]), (
+            "requests on the killed replica were sent again"
+        )
+        assert retries.of("sign") == 0, "HAProxy repeats a GET the killed replica never answered: no client saw it"
         await asyncio.to_thread(cluster.wait_proxy_sees, up=[r.name for r in cluster.replicas])
         assert len({s.upload["id"] for s in sent}) == n, "each upload its own session, none resumed another"
 
@@ -195,4 +204,4 @@ async def test_concurrent_uploads_of_one_name_survive_killed_replicas_and_a_kill
         late = await complete(api, retries, headers, await send_bytes(direct[2], upload, extra, retries))
         assert late["version"] == n + 1
 
-    print(f"\nretried (what, why): {dict(retries.seen)}")
+    print(f"\nretried by the clients (what, why): {dict(retries.seen)}; by HAProxy: {proxy_after['wredis']}")
