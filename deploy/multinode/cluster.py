@@ -507,8 +507,12 @@ class Cluster:
     # --- HAProxy --------------------------------------------------------------------------------------
 
     def haproxy_config(self) -> str:
-        servers = "\n".join(f"    server {r.name} {HOST}:{r.port}" for r in self.replicas)
-        return HAPROXY_CONFIG.format(socket=self.haproxy_socket, bind=f"{HOST}:{self.proxy_port}", servers=servers)
+        return local_haproxy_config(
+            (HERE / "haproxy.cfg").read_text(),
+            f"{HOST}:{self.proxy_port}",
+            [(r.name, r.port) for r in self.replicas],
+            self.haproxy_socket,
+        )
 
     def start_proxy(self, timeout: float = 30.0) -> None:
         config = self.workdir / "haproxy.cfg"
@@ -577,45 +581,29 @@ class Cluster:
         return "\n".join(lines)
 
 
-HAPROXY_CONFIG = """\
-# Written by deploy/multinode/cluster.py. docs/operations.md ("Several machines") explains each choice.
-global
-    maxconn 4096
-    stats socket {socket} mode 600 level admin
-    log stdout format raw local0
-
-defaults
-    mode http
-    log global
-    option httplog
-    option forwardfor
-    timeout connect 2s
-    timeout client 120s
-    timeout server 120s
-    timeout http-request 30s
-    timeout http-keep-alive 10s
-    timeout queue 30s
-    timeout check 1s
-    # A connection refused by a dead replica is tried again on another one: nothing was sent yet.
-    retries 3
-    option redispatch 1
-    retry-on conn-failure empty-response response-timeout
-
-frontend omicsdm
-    bind {bind}
-    default_backend replicas
-
-backend replicas
-    balance roundrobin
-    # A request a replica received and never answered (it died) is repeated by HAProxy only when it is
-    # a GET (the signer, listings, downloads); POSTs (start, complete) are left to the client: it knows
-    # they are idempotent, HAProxy does not.
-    http-request disable-l7-retry unless METH_GET
-    option httpchk GET /healthz
-    http-check expect status 200
-    default-server check inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
-{servers}
-"""
+def local_haproxy_config(compose_config: str, bind: str, servers: list[tuple[str, int]], stats_socket: Path) -> str:
+    """compose's HAProxy configuration for processes on this machine: the same defaults, checks and retries,
+    with our bind address, one `server` line per replica instead of Docker's DNS, and a stats socket."""
+    out: list[str] = []
+    skipping = False
+    for line in compose_config.splitlines():
+        stripped = line.strip()
+        if line.startswith("resolvers "):  # Docker's DNS section: not here
+            skipping = True
+            continue
+        if skipping and line and not line[0].isspace() and not line.startswith("#"):
+            skipping = False
+        if skipping:
+            continue
+        if stripped.startswith("bind "):
+            out.append(f"    bind {bind}")
+        elif stripped.startswith("server-template "):
+            out.extend(f"    server {name} {HOST}:{port}" for name, port in servers)
+        elif stripped == "global":
+            out.extend([line, f"    stats socket {stats_socket} mode 600 level admin"])
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
 
 
 async def _create_database(url: str) -> None:
