@@ -88,24 +88,54 @@ def settings_for(url: str, s3: S3Endpoint, port: int, **extra: Any) -> Settings:
     )
 
 
-def _serve(settings_json: str, port: int, extend: Callable[[Any], None] | None) -> None:
+def _serve(
+    settings_json: str,
+    port: int,
+    extend: Callable[[Any], None] | None,
+    access_log: str | None = None,
+    cpus: set[int] | None = None,
+) -> None:
     import uvicorn
 
     from omicsdm.app import create_app
 
-    app = create_app(Settings.model_validate_json(settings_json))
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    settings = Settings.model_validate_json(settings_json)
+    app = create_app(settings)
     if extend is not None:
         extend(app)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    if access_log is None:
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        return
+    from omicsdm.logs import log_config
+
+    # As `omicsdm serve` runs it: INFO, one access log line per request, written to stderr (here a file).
+    with open(access_log, "ab", buffering=0) as out:
+        os.dup2(out.fileno(), 2)
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=True, log_config=log_config(fmt=settings.log_format))
 
 
 @contextlib.contextmanager
-def app_process(settings: Settings, port: int, extend: Callable[[Any], None] | None = None) -> Iterator[psutil.Process]:
-    """The app in its own process (so the load generator does not share its interpreter)."""
+def app_process(
+    settings: Settings,
+    port: int,
+    extend: Callable[[Any], None] | None = None,
+    *,
+    access_log: str | None = None,
+    cpus: set[int] | None = None,
+) -> Iterator[psutil.Process]:
+    """The app in its own process (so the load generator does not share its interpreter).
+
+    access_log: a file for the production log (INFO, a line per request, as `omicsdm serve`);
+    None runs uvicorn at WARNING (no access lines). cpus: pin the app to these cores.
+    """
     data = settings.model_dump(mode="json")
     data["secret_key"] = settings.secret_key.get_secret_value()
     data["s3"]["secret_access_key"] = settings.s3.secret_access_key.get_secret_value()
-    proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(json.dumps(data), port, extend))
+    proc = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(json.dumps(data), port, extend, access_log, cpus)
+    )
     proc.start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
