@@ -21,7 +21,7 @@ from omicsdm.frontend import content_security_policy, mount_frontend
 from omicsdm.openapi import install_openapi
 from omicsdm.request_id import HEADER as REQUEST_ID_HEADER
 from omicsdm.request_id import RequestIdMiddleware
-from omicsdm.routers import admin, auth, catalog, drs, files, health, uploads
+from omicsdm.routers import admin, auth, catalog, device, drs, files, health, uploads
 from omicsdm.services.signer import Signer, SignerCache
 from omicsdm.settings import Settings, get_settings
 from omicsdm.storage import open_storage
@@ -84,7 +84,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["Location", REQUEST_ID_HEADER],
         )
-    for router in (health.router, auth.router, catalog.router, uploads.router, files.router, admin.router):
+    for router in (
+        health.router,
+        auth.router,
+        device.router,
+        catalog.router,
+        uploads.router,
+        files.router,
+        admin.router,
+    ):
         app.include_router(router)
     drs.install(app)
     mount_frontend(

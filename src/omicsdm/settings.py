@@ -94,6 +94,18 @@ class AuthSettings(BaseModel):
             "refused until the user logs in again (web page or a JWT call)."
         ),
     )
+    device_token_days: int = Field(
+        90,
+        ge=0,
+        le=3650,
+        description="Lifetime (and longest allowed) of API tokens issued by `omicsdm login`, days; 0 = never expire.",
+    )
+    device_code_seconds: int = Field(
+        600, ge=60, le=3600, description="How long an `omicsdm login` code waits for approval on the web page."
+    )
+    device_poll_seconds: int = Field(
+        5, ge=1, le=60, description="Seconds `omicsdm login` must wait between polls (faster ones get slow_down)."
+    )
 
     @field_validator("oidc_allowed_clients", mode="before")
     @classmethod
