@@ -57,7 +57,8 @@ class AiohttpTransport(BaseTransport):
     async def _open(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | memoryview, *, fresh: bool
     ) -> AsyncIterator[Stream]:
-        kwargs: dict[str, Any] = {"headers": dict(headers), "allow_redirects": False}
+        # identity: the bytes as stored (a body the library would decode could not match its checksums)
+        kwargs: dict[str, Any] = {"headers": {"Accept-Encoding": "identity", **headers}, "allow_redirects": False}
         if body or method in ("PUT", "POST"):
             kwargs["data"] = body  # bytes or a memoryview of a pooled buffer: sent without a copy
         try:

@@ -39,7 +39,9 @@ class HttpxTransport(BaseTransport):
     async def _open(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | memoryview, *, fresh: bool
     ) -> AsyncIterator[Stream]:
-        request = self.client.build_request(method, url, headers=dict(headers), content=bytes(body) if body else None)
+        # identity: the bytes as stored (a body the library would decode could not match its checksums)
+        headers = {"Accept-Encoding": "identity", **headers}
+        request = self.client.build_request(method, url, headers=headers, content=bytes(body) if body else None)
         try:
             response = await self.client.send(request, stream=True)
         except httpx.RemoteProtocolError as exc:
