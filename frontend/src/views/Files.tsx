@@ -465,9 +465,9 @@ function EmptyOverview(props: { filtered: boolean; canUpload: boolean }) {
         <>
           Drop files or folders here, or
           <span class="empty-action">
-            <a class="button primary" href="#/upload" data-testid="empty-upload">
+            <button type="button" class="button primary" data-testid="empty-upload" onClick={() => (location.hash = "#/upload")}>
               Upload files
-            </a>
+            </button>
           </span>
         </>
       ) : (
