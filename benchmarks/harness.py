@@ -36,8 +36,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def services() -> Iterator[tuple[str, S3Endpoint]]:
-    """A fresh database (on OMICSDM_TEST_DATABASE_URL's server, else embedded) and a SeaweedFS."""
+def services(keep_database: str | None = None) -> Iterator[tuple[str, S3Endpoint]]:
+    """A fresh database (on OMICSDM_TEST_DATABASE_URL's server, else embedded) and a SeaweedFS.
+
+    keep_database: use (create if missing, migrate) the database of that name and leave it behind,
+    so a benchmark can reuse what it seeded last time.
+    """
     with tempfile.TemporaryDirectory(prefix="omicsdm-bench-") as tmp:
         server = os.environ.get("OMICSDM_TEST_DATABASE_URL")
         pg = None
@@ -48,7 +52,7 @@ def services() -> Iterator[tuple[str, S3Endpoint]]:
 
             pg = EmbeddedPostgres(Path(tmp) / "pg")
             server = pg.start()
-        name = f"omicsdm_bench_{secrets.token_hex(3)}"
+        name = keep_database or f"omicsdm_bench_{secrets.token_hex(3)}"
         dsn = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
 
         async def admin(sql: str) -> None:
@@ -58,7 +62,19 @@ def services() -> Iterator[tuple[str, S3Endpoint]]:
             finally:
                 await conn.close()
 
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        if keep_database is None:
+            asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        else:
+
+            async def create_if_missing() -> None:
+                conn = await asyncpg.connect(dsn)
+                try:
+                    if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                        await conn.execute(f'CREATE DATABASE "{name}"')
+                finally:
+                    await conn.close()
+
+            asyncio.run(create_if_missing())
         url = make_url(server).set(database=name).render_as_string(hide_password=False)
         upgrade(url)
         weed = EmbeddedSeaweedFS(Path(tmp) / "s3")
@@ -66,7 +82,8 @@ def services() -> Iterator[tuple[str, S3Endpoint]]:
             yield url, weed.start()
         finally:
             weed.stop()
-            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if keep_database is None:
+                asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             if pg is not None:
                 pg.stop()
 

@@ -6,6 +6,7 @@ Target (DESIGN.md): <= 2x. Run: .venv/bin/python -m benchmarks.overview_pages
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import time
@@ -105,8 +106,25 @@ async def raw(dsn: str, where: str, order: str, args: list[Any], with_count: boo
         await conn.close()
 
 
-def main() -> None:
-    with services() as (url, s3):
+async def _seeded(dsn: str) -> tuple[list[str], Any, Any] | None:
+    """A database seeded by an earlier run (--keep-database): its dataset ids and cursor row."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if await conn.fetchval("SELECT count(*) FROM files") < FILES:
+            return None
+        ids = [str(r[0]) for r in await conn.fetch("SELECT id FROM datasets ORDER BY code")]
+        row = await conn.fetchrow(CURSOR_ROW_SQL)
+        return ids, row["submitted_at"], row["id"]
+    finally:
+        await conn.close()
+
+
+CURSOR_ROW_SQL = "SELECT submitted_at, id FROM files ORDER BY submitted_at DESC, id DESC OFFSET 400000 LIMIT 1"
+
+
+def run(keep_database: str | None = None, rounds: int = ROUNDS) -> dict[str, Any]:
+    """{"pages": [(name, app ms, raw ms)], "fixed": ms, "rss": MiB, "seed_s": seconds or None}."""
+    with services(keep_database) as (url, s3):
         dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -116,46 +134,47 @@ def main() -> None:
             root = httpx.post(f"{base}/api/auth/dev-login", json={"username": "r", "groups": ["admin", "lab"]})
             admin = {"Authorization": f"Bearer {root.json()['access_token']}"}
             me = httpx.get(f"{base}/api/auth/me", headers=headers).json()
-            project = httpx.post(
-                f"{base}/api/projects", json={"code": "p", "name": "p", "owner_groups": ["lab"]}, headers=admin
-            ).json()
-            ids = []
-            for i in range(DATASETS):
-                ds = httpx.post(
-                    f"{base}/api/datasets",
-                    json={"project_id": project["id"], "code": f"d{i:02d}", "name": "d", "owner_group": "lab"},
-                    headers=headers,
+            seeded = asyncio.run(_seeded(dsn))
+            seed_s = None
+            if seeded is not None:
+                ids, cursor_time, cursor_id = seeded
+            else:
+                project = httpx.post(
+                    f"{base}/api/projects", json={"code": "p", "name": "p", "owner_groups": ["lab"]}, headers=admin
                 ).json()
-                ids.append(ds["id"])
-            t0 = time.perf_counter()
+                ids = []
+                for i in range(DATASETS):
+                    ds = httpx.post(
+                        f"{base}/api/datasets",
+                        json={"project_id": project["id"], "code": f"d{i:02d}", "name": "d", "owner_group": "lab"},
+                        headers=headers,
+                    ).json()
+                    ids.append(ds["id"])
+                t0 = time.perf_counter()
 
-            async def seed() -> tuple[Any, Any]:
-                conn = await asyncpg.connect(dsn)
-                try:
-                    await conn.execute("SET maintenance_work_mem = '256MB'")
-                    async with conn.transaction():
-                        for statement in SEED.split(";\n"):
-                            if statement.strip():
-                                await conn.execute(statement, *([me["id"]] if "$1" in statement else []))
-                    # settle the writes first, or the checkpointer and autovacuum run during the timings
-                    await conn.execute("VACUUM ANALYZE")
-                    await conn.execute("CHECKPOINT")
-                    row = await conn.fetchrow(
-                        "SELECT submitted_at, id FROM files ORDER BY submitted_at DESC, id DESC OFFSET 400000 LIMIT 1"
-                    )
-                    return row["submitted_at"], row["id"]
-                finally:
-                    await conn.close()
+                async def seed() -> tuple[Any, Any]:
+                    conn = await asyncpg.connect(dsn)
+                    try:
+                        await conn.execute("SET maintenance_work_mem = '256MB'")
+                        async with conn.transaction():
+                            for statement in SEED.split(";\n"):
+                                if statement.strip():
+                                    await conn.execute(statement, *([me["id"]] if "$1" in statement else []))
+                        # settle the writes first, or the checkpointer and autovacuum run during the timings
+                        await conn.execute("VACUUM ANALYZE")
+                        await conn.execute("CHECKPOINT")
+                        row = await conn.fetchrow(CURSOR_ROW_SQL)
+                        return row["submitted_at"], row["id"]
+                    finally:
+                        await conn.close()
 
-            cursor_time, cursor_id = asyncio.run(seed())
-            print(
-                f"seeded {FILES:,} files / {FILES * VERSIONS_PER_FILE:,} versions in {time.perf_counter() - t0:.0f} s"
-            )
+                cursor_time, cursor_id = asyncio.run(seed())
+                seed_s = time.perf_counter() - t0
             cursor = encode_cursor("-submitted_at", cursor_time, cursor_id)  # the API's cursor for that row
             results = []
             with httpx.Client(timeout=120) as http:
                 me_t = []
-                for _ in range(ROUNDS * 3):
+                for _ in range(rounds * 3):
                     start = time.perf_counter()
                     http.get(f"{base}/api/auth/me", headers=headers)
                     me_t.append(time.perf_counter() - start)
@@ -163,18 +182,34 @@ def main() -> None:
                 for name, api, where, order, args in pages(ids, cursor, cursor_time, cursor_id):
                     with_count = "cursor" not in api  # the API counts on first pages only
                     app_t = []
-                    for _ in range(ROUNDS):
+                    for _ in range(rounds):
                         start = time.perf_counter()
                         response = http.get(f"{base}/api/files", params=api, headers=headers)
                         app_t.append(time.perf_counter() - start)
                         assert response.status_code == 200, response.text[:300]
-                    raw_t = asyncio.run(raw(dsn, where, order, [ids, *args], with_count, ROUNDS))
+                    raw_t = asyncio.run(raw(dsn, where, order, [ids, *args], with_count, rounds))
                     results.append((name, statistics.median(app_t) * 1000, statistics.median(raw_t) * 1000))
             rss = peak_rss_mib(proc)
-    for name, a, r in results:
-        print(f"{name:42s} app {a:8.1f} ms   raw SQL {r:8.1f} ms   ratio {a / r:5.2f}  (target <= 2)")
-    print(f"fixed cost of any authenticated request (GET /api/auth/me): {fixed:.1f} ms")
-    print(f"app peak RSS: {rss:.1f} MiB (target < 200)")
+    return {"pages": results, "fixed": fixed, "rss": rss, "seed_s": seed_s}
+
+
+def report(out: dict[str, Any]) -> list[str]:
+    lines = []
+    if out["seed_s"] is not None:
+        lines.append(f"seeded {FILES:,} files / {FILES * VERSIONS_PER_FILE:,} versions in {out['seed_s']:.0f} s")
+    for name, a, r in out["pages"]:
+        lines.append(f"{name:42s} app {a:8.1f} ms   raw SQL {r:8.1f} ms   ratio {a / r:5.2f}  (target <= 2, < 25 ms)")
+    lines.append(f"fixed cost of any authenticated request (GET /api/auth/me): {out['fixed']:.1f} ms")
+    lines.append(f"app peak RSS: {out['rss']:.1f} MiB (target < 200)")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep-database", help="seed this database once and reuse it on later runs")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="requests per page (median)")
+    args = parser.parse_args()
+    print("\n".join(report(run(args.keep_database, args.rounds))))
 
 
 if __name__ == "__main__":

@@ -1731,9 +1731,15 @@ export interface components {
             next_cursor: string | null;
             /**
              * Total
-             * @description Matching files in all pages (on the first page, or with include_total)
+             * @description Matching files in all pages (on the first page, or with include_total); counting stops at 10,000: see total_capped
              */
             total: number | null;
+            /**
+             * Total Capped
+             * @description True when more than `total` (10,000) files match: the count stopped there
+             * @default false
+             */
+            total_capped: boolean;
         };
         /** FilePermissions */
         FilePermissions: {
@@ -2241,7 +2247,7 @@ export interface operations {
                 deleted?: boolean | null;
                 /** @description Name ending, e.g. fastq.gz */
                 extension?: string | null;
-                /** @description Count all matches (default: on the first page) */
+                /** @description Count the matches, up to 10,000 (default: on the first page) */
                 include_total?: boolean | null;
                 limit?: number;
                 /** @description Substring of the name, any case */
@@ -3455,7 +3461,7 @@ export interface operations {
                 dataset_id?: string | null;
                 /** @description Name ending, e.g. fastq.gz */
                 extension?: string | null;
-                /** @description Count all matches (default: on the first page) */
+                /** @description Count the matches, up to 10,000 (default: on the first page) */
                 include_total?: boolean | null;
                 limit?: number;
                 /** @description Substring of the name, any case */
@@ -4365,7 +4371,7 @@ export interface operations {
                 dataset_id?: string | null;
                 /** @description Name ending, e.g. fastq.gz */
                 extension?: string | null;
-                /** @description Count all matches (default: on the first page) */
+                /** @description Count the matches, up to 10,000 (default: on the first page) */
                 include_total?: boolean | null;
                 limit?: number;
                 /** @description Substring of the name, any case */

@@ -44,6 +44,7 @@ export function FilesView(props: {
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [page, setPage] = useState<FilePage | null>(null);
   const [total, setTotal] = useState<number | null>(null); // counted on the first page only
+  const [totalCapped, setTotalCapped] = useState(false); // the service stops counting at 10,000
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState("");
   const [reload, setReload] = useState(0);
@@ -82,7 +83,10 @@ export function FilesView(props: {
       .then(
         (answer) => {
           setPage(answer);
-          if (answer.total !== null && answer.total !== undefined) setTotal(answer.total);
+          if (answer.total !== null && answer.total !== undefined) {
+            setTotal(answer.total);
+            setTotalCapped(answer.total_capped ?? false);
+          }
           setError("");
         },
         (err) => {
@@ -279,7 +283,7 @@ export function FilesView(props: {
             </>
           ) : (
             <>
-              {total !== null ? plural(total, "file") : "…"} in {scope}
+              {total !== null ? `${totalCapped ? "more than " : ""}${plural(total, "file")}` : "…"} in {scope}
             </>
           )}
         </span>
@@ -394,7 +398,7 @@ export function FilesView(props: {
           </select>
         </label>
         <span class="muted tabular" data-testid="pager-range">
-          {page ? (rows.length ? `${from}–${to}${total !== null ? ` of ${total.toLocaleString()}` : ""}` : "0 files") : ""}
+          {page ? (rows.length ? `${from}–${to}${total !== null ? ` of ${totalCapped ? "more than " : ""}${total.toLocaleString()}` : ""}` : "0 files") : ""}
         </span>
         <button type="button" class="button small" disabled={pageIndex === 0 || loading} onClick={() => setCursors(cursors.slice(0, -1))}>
           ‹ Previous

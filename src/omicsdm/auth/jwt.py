@@ -14,6 +14,7 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet, OctKey
 
+from omicsdm.auth.principal import PrincipalCache
 from omicsdm.errors import NotAuthenticated, Unavailable
 from omicsdm.settings import Settings
 
@@ -36,6 +37,7 @@ class Identity:
     email: str | None
     groups: frozenset[str]
     via: str
+    expires_at: float = 0.0  # the token's exp (seconds since the epoch)
 
 
 def normalise_groups(raw: Any) -> frozenset[str]:
@@ -84,6 +86,8 @@ class TokenVerifier:
         jwks_url = settings.auth.jwks_url
         self._jwks = JwksCache(jwks_url, settings.auth.jwks_cache_seconds, http) if jwks_url else None
         self._dev_key = OctKey.import_key(settings.secret_key.get_secret_value().encode() + b"/dev-login")
+        # What this verifier's tokens resolved to, for a few seconds (services/identity.py fills it).
+        self.principals = PrincipalCache()
 
     async def verify(self, token: str) -> Identity:
         header = _unverified_header(token)
@@ -148,6 +152,7 @@ class TokenVerifier:
             email=str(email) if email else None,
             groups=normalise_groups(claims.get(self._settings.auth.groups_claim)),
             via=via,
+            expires_at=float(claims["exp"]),
         )
 
     def issue_dev_token(self, username: str, groups: list[str], lifetime: int = 8 * 3600) -> str:

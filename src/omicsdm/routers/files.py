@@ -64,7 +64,9 @@ def listing(
         str | None, Query(max_length=2048, pattern=NO_NUL, description="next_cursor of the previous page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    include_total: Annotated[bool | None, Query(description="Count all matches (default: on the first page)")] = None,
+    include_total: Annotated[
+        bool | None, Query(description="Count the matches, up to 10,000 (default: on the first page)")
+    ] = None,
 ) -> Listing:
     return Listing(
         project_id=project_id,

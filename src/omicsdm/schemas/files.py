@@ -90,7 +90,13 @@ class FileDetail(FileOut):
 class FilePage(BaseModel):
     items: list[FileOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
-    total: int | None = Field(description="Matching files in all pages (on the first page, or with include_total)")
+    total: int | None = Field(
+        description="Matching files in all pages (on the first page, or with include_total); counting stops at "
+        "10,000: see total_capped"
+    )
+    total_capped: bool = Field(
+        False, description="True when more than `total` (10,000) files match: the count stopped there"
+    )
 
 
 class FileUpdate(BaseModel):

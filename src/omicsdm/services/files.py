@@ -197,7 +197,9 @@ async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_
     after = decode_cursor(q.cursor, q.sort) if q.cursor else None
     want_total = q.include_total if q.include_total is not None else q.cursor is None
     # Count first: the page query fixes the join order for the rest of the transaction.
-    total = await overview.count(session, flt) if want_total else None
+    counted = await overview.count(session, flt) if want_total else None
+    total_capped = counted is not None and counted > overview.TOTAL_CAP
+    total = min(counted, overview.TOTAL_CAP) if counted is not None else None
     rows = await overview.page(session, flt, sort, descending, after, q.limit + 1)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
@@ -216,7 +218,7 @@ async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_
             "deleted_at": last.deleted_at or NEVER_DELETED,
         }[sort]
         next_cursor = encode_cursor(q.sort, value, last.file_id)
-    return FilePage(items=[_file_out(r) for r in rows], next_cursor=next_cursor, total=total)
+    return FilePage(items=[_file_out(r) for r in rows], next_cursor=next_cursor, total=total, total_capped=total_capped)
 
 
 async def list_files(session: AsyncSession, principal: Principal, q: Listing) -> FilePage:

@@ -19,8 +19,14 @@ from omicsdm.settings import AuthSettings
 async def resolve(session: AsyncSession, verifier: TokenVerifier, credential: str, auth: AuthSettings) -> Principal:
     if is_api_token(credential):
         return await _from_api_token(session, credential, auth.admin_group, auth.api_token_groups_max_age_hours)
+    cached = verifier.principals.get(credential)
+    if cached is not None:
+        return cached
     identity = await verifier.verify(credential)
-    return await sync_identity(session, identity, auth.admin_group)
+    principal, in_step = await _sync(session, identity, auth.admin_group)
+    if in_step:
+        verifier.principals.put(credential, principal, identity.expires_at)
+    return principal
 
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=5)
@@ -31,6 +37,11 @@ async def sync_identity(session: AsyncSession, identity: Identity, admin_group: 
 
     The common case (nothing changed, seen recently) is one read and no write, so reads stay reads.
     """
+    return (await _sync(session, identity, admin_group))[0]
+
+
+async def _sync(session: AsyncSession, identity: Identity, admin_group: str) -> tuple[Principal, bool]:
+    """The principal, and whether the tables were already in step (nothing written)."""
     known = await users.user_by_subject(session, identity.subject)
     if (
         known is not None
@@ -38,14 +49,15 @@ async def sync_identity(session: AsyncSession, identity: Identity, admin_group: 
         and set(known.groups) == identity.groups
         and known.last_seen_at > datetime.now(UTC) - LAST_SEEN_RESOLUTION
     ):
-        user_id, current = known.id, known.groups
+        user_id, current, in_step = known.id, known.groups, True
     else:
+        in_step = False
         user_id = await users.upsert_user(session, identity.subject, identity.username, identity.email)
         current = await users.membership_names(session, user_id)
         if set(current) != identity.groups:
             current = await users.ensure_groups(session, identity.groups)
             await users.replace_memberships(session, user_id, current.values())
-    return Principal(
+    principal = Principal(
         user_id=user_id,
         subject=identity.subject,
         username=identity.username,
@@ -54,6 +66,7 @@ async def sync_identity(session: AsyncSession, identity: Identity, admin_group: 
         is_admin=admin_group in current,
         via=identity.via,
     )
+    return principal, in_step
 
 
 async def _from_api_token(session: AsyncSession, secret: str, admin_group: str, groups_max_age_hours: int) -> Principal:

@@ -1,0 +1,105 @@
+"""What keeps the overview fast at a million versions without bending its rules: the total stops
+counting at a cap (and says so), and a bearer token's principal is reused for a few seconds."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from omicsdm.auth.principal import Principal, PrincipalCache
+from omicsdm.repository import overview
+from tests.conftest import World, _dsn
+from tests.support.idp import LocalIdP
+
+
+async def seed_files(database_url: str, dataset_id: str, count: int) -> None:
+    """Files with one version each, straight into the tables (the bytes do not matter here)."""
+    conn = await asyncpg.connect(_dsn(database_url))
+    try:
+        async with conn.transaction():
+            for i in range(count):
+                file_id, version_id = uuid.uuid4(), uuid.uuid4()
+                await conn.execute(
+                    "INSERT INTO files (id, dataset_id, name, version_count, size, comment) "
+                    "VALUES ($1, $2, $3, 1, 10, '')",
+                    file_id,
+                    uuid.UUID(dataset_id),
+                    f"s{i}.bam",
+                )
+                await conn.execute(
+                    "INSERT INTO file_versions (id, file_id, version, object_key, size, etag, content_type, "
+                    "checksum_state) VALUES ($1, $2, 1, $3, 10, 'e', 'application/octet-stream', 'size_only')",
+                    version_id,
+                    file_id,
+                    f"datasets/{dataset_id}/{version_id}",
+                )
+                await conn.execute("UPDATE files SET latest_version_id = $1 WHERE id = $2", version_id, file_id)
+    finally:
+        await conn.close()
+
+
+async def totals(client: httpx.AsyncClient, headers: dict[str, str], **params: str) -> tuple[int | None, bool, int]:
+    answer = await client.get("/api/files", params={"limit": "2", **params}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    page = answer.json()
+    return page["total"], page["total_capped"], len(page["items"])
+
+
+async def test_the_total_stops_counting_at_the_cap(
+    client: httpx.AsyncClient, world: World, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed_files(database_url, world.dataset["id"], 5)
+    assert await totals(client, world.alice.headers) == (5, False, 2)
+    monkeypatch.setattr(overview, "TOTAL_CAP", 3)
+    assert await totals(client, world.alice.headers) == (3, True, 2)  # "more than 3"
+    assert await totals(client, world.bob.headers) == (3, True, 2)  # shared with lab-b
+    assert await totals(client, world.carol.headers) == (0, False, 0)  # a stranger counts nothing
+    assert await totals(client, world.alice.headers, name="s4") == (1, False, 1)
+    monkeypatch.setattr(overview, "TOTAL_CAP", 5)
+    assert await totals(client, world.alice.headers) == (5, False, 2)  # exactly the cap: exact
+    page = (await client.get("/api/files", params={"limit": "2"}, headers=world.alice.headers)).json()
+    later = await client.get(
+        "/api/files", params={"limit": "2", "cursor": page["next_cursor"]}, headers=world.alice.headers
+    )
+    assert later.json()["total"] is None and later.json()["total_capped"] is False
+
+
+async def test_a_token_is_resolved_once_it_is_in_step(app: FastAPI, client: httpx.AsyncClient, idp: LocalIdP) -> None:
+    cache = app.state.omicsdm.verifier.principals
+    token = idp.token("dave", ["lab-d"], lifetime=3600)
+    headers = {"Authorization": f"Bearer {token}"}
+    first = await client.get("/api/auth/me", headers=headers)
+    assert first.status_code == 200
+    assert cache.get(token) is None  # the first request wrote dave's rows: nothing cached a rollback could undo
+    assert (await client.get("/api/auth/me", headers=headers)).json() == first.json()
+    cached = cache.get(token)
+    assert cached is not None and cached.username == "dave" and cached.groups == {"lab-d"}
+    # Other groups come with another token, which is resolved (and mirrored) on its own.
+    moved = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {idp.token('dave', ['lab-e'])}"})
+    assert moved.json()["groups"] == ["lab-e"]
+
+    created = await client.post("/api/auth/tokens", json={"name": "t"}, headers=headers)
+    secret = created.json()["token"]
+    for _ in range(2):
+        assert (await client.get("/api/auth/me", headers={"Authorization": f"Bearer {secret}"})).status_code == 200
+    assert cache.get(secret) is None  # API tokens are looked up every time: revocation is immediate
+
+
+def principal() -> Principal:
+    return Principal(uuid.uuid4(), "s", "u", frozenset({1}), frozenset({"g"}), False, "oidc")
+
+
+def test_a_cached_principal_never_outlives_its_token_or_the_ttl() -> None:
+    cache = PrincipalCache(ttl=60)
+    cache.put("expired", principal(), time.time() - 1)
+    assert cache.get("expired") is None
+    cache.put("live", p := principal(), time.time() + 3600)
+    assert cache.get("live") is p
+    short = PrincipalCache(ttl=0)
+    short.put("live", principal(), time.time() + 3600)
+    assert short.get("live") is None
