@@ -86,6 +86,20 @@ async def test_uploads_signatures_and_s3_calls_are_counted(client: httpx.AsyncCl
     assert ("omicsdm_versions_by_fixity", frozenset({("state", "unchecked")})) in after
 
 
+async def test_reconciliation_results_are_exported(client: httpx.AsyncClient, world: World) -> None:
+    await upload_file(client, world.alice.headers, world.dataset["id"], "r.txt", b"r" * 100)
+    before = await scrape(client)
+    report = await client.post("/api/admin/reconcile", headers=world.admin.headers)
+    assert report.status_code == 200, report.text
+    after = await scrape(client)
+    runs = "omicsdm_reconcile_runs_total"
+    assert value(after, runs) - value(before, runs) == 1
+    counts = report.json()["counts"]
+    for kind in ("missing-object", "size-drift", "untracked-object", "stuck-upload"):
+        assert value(after, "omicsdm_reconcile_findings", kind=kind) == counts.get(kind, 0), kind
+    assert value(after, "omicsdm_reconcile_last_run_timestamp_seconds") > 0
+
+
 async def test_cancelled_uploads_are_counted(client: httpx.AsyncClient, world: World) -> None:
     before = await scrape(client)
     started = await client.post(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.pool import QueuePool
@@ -82,6 +82,29 @@ S3_ERRORS = Counter(
     registry=REGISTRY,
 )
 
+RECONCILE_RUNS = Counter(
+    "omicsdm_reconcile_runs", "Reconciliations of the catalogue with the bucket run by this process", registry=REGISTRY
+)
+RECONCILE_FINDINGS = Gauge(
+    "omicsdm_reconcile_findings",
+    "Findings of the last reconciliation run by this process, by kind",
+    ("kind",),
+    registry=REGISTRY,
+)
+RECONCILE_LAST_RUN = Gauge(
+    "omicsdm_reconcile_last_run_timestamp_seconds",
+    "When the last reconciliation run by this process finished (Unix time)",
+    registry=REGISTRY,
+)
+RECONCILE_KINDS = (
+    "missing-object",
+    "size-drift",
+    "etag-drift",
+    "untracked-object",
+    "stale-multipart",
+    "stuck-upload",
+)
+
 _METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"})
 FIXITY_REFRESH_SECONDS = 300.0  # the fixity gauge counts every version: at most this often per process
 FIXITY_QUERY_TIMEOUT_SECONDS = 2.0
@@ -98,6 +121,14 @@ def upload_completed(size: int) -> None:
 
 def signature_refused(code: str) -> None:
     SIGNATURES_REFUSED.labels(code).inc()
+
+
+def reconciled(counts: dict[str, int]) -> None:
+    """A finished reconciliation: every known kind is set (to 0 when it found none)."""
+    RECONCILE_RUNS.inc()
+    for kind in {*RECONCILE_KINDS, *counts}:
+        RECONCILE_FINDINGS.labels(kind).set(counts.get(kind, 0))
+    RECONCILE_LAST_RUN.set_to_current_time()
 
 
 def s3_call(operation: str, seconds: float, failed: bool) -> None:

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from omicsdm import metrics
 from omicsdm.auth.principal import Principal
 from omicsdm.db.engine import make_engine, make_sessionmaker
 from omicsdm.errors import Forbidden
@@ -96,6 +97,7 @@ async def reconcile(
         report(Finding(kind="stuck-upload", upload_id=upload.id, object_key=upload.object_key,
                        detail=f"pending since {upload.created_at:%Y-%m-%d %H:%M} (expires {upload.expires_at:%Y-%m-%d}); "
                        "omicsdm janitor expires it"))  # fmt: skip
+    metrics.reconciled(dict(counts))
     return ReconcileReport(
         started_at=started,
         versions_seen=seen["versions"],
