@@ -1,4 +1,4 @@
-"""The `omicsdm` client commands: login, projects, datasets, upload, ls, versions, download, rm, restore.
+"""The `omicsdm` client commands: whoami, projects, datasets, upload, ls, trash, versions, download, rm, restore.
 
 Commands only parse arguments and print; the work is in omicsdm.client. Errors end in one line on
 stderr and an exit code from omicsdm.client.errors.ExitCode (docs/cli.md lists them).
@@ -10,7 +10,6 @@ import asyncio
 import csv
 import io
 import json
-import sys
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
@@ -33,10 +32,11 @@ from rich.progress import (
 from rich.progress import Progress as RichProgressBar
 from rich.table import Table
 
+from omicsdm.cli.output import Column, Format, TsvOpt, WideOpt, choose, natural_sorted, print_rows
 from omicsdm.client.api import ApiClient, FileQuery
-from omicsdm.client.config import ClientConfig, config_path, load_config, normalise_server, save_config, state_dir
+from omicsdm.client.config import ClientConfig, load_config, state_dir
 from omicsdm.client.errors import ApiError, ClientError, ExitCode
-from omicsdm.client.models import Dataset, DownloadLink, Project
+from omicsdm.client.models import Dataset, DownloadLink, FilePage, FileRow, Project
 from omicsdm.client.progress import ProgressTask
 from omicsdm.client.transfer import Downloader, Uploader, collect_sources, parse_size
 from omicsdm.client.transport import make_transport
@@ -189,54 +189,6 @@ def _first_failure(codes: Sequence[ExitCode | None]) -> int:
 
 
 # --- commands ---------------------------------------------------------------------------------------
-
-
-def login(
-    server: Annotated[
-        str | None, typer.Option(help="The omicsdm URL, e.g. https://omicsdm.example.org", envvar="OMICSDM_SERVER")
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(help="An API token (odm_…); create one in the web app or via POST /api/auth/tokens"),
-    ] = None,
-) -> None:
-    """Store the server URL and an API token (checked with the server) in the config file."""
-
-    async def main() -> int:
-        try:
-            stored = load_config(require_login=False)
-        except ClientError:
-            stored = None
-        url = normalise_server(server) if server else (stored.server if stored else None)
-        if not url:
-            raise ClientError("give --server URL", ExitCode.USAGE)
-        secret = token
-        if not secret:
-            if not sys.stdin.isatty():
-                raise ClientError("give --token (no terminal to ask for it)", ExitCode.USAGE)
-            secret = typer.prompt("API token", hide_input=True).strip()
-        async with ApiClient(url, secret, retries=1) as api:
-            me = await api.me()
-        path = save_config(ClientConfig(url, secret))
-        groups = ", ".join(me.groups) or "no groups"
-        err.print(
-            f"logged in to {escape(url)} as [bold]{escape(me.username)}[/bold] ({escape(groups)}); saved in {path}"
-        )
-        return 0
-
-    _run(main)
-
-
-def logout() -> None:
-    """Forget the stored API token (the server URL stays)."""
-    path = config_path()
-    try:
-        stored = load_config(require_login=False)
-    except ClientError:
-        err.print("not logged in")
-        return
-    save_config(ClientConfig(stored.server, None))
-    err.print(f"token removed from {path}")
 
 
 def whoami(as_json: JsonOpt = False) -> None:
@@ -425,6 +377,49 @@ SinceFilter = Annotated[str | None, typer.Option(help="Submitted on or after (20
 UntilFilter = Annotated[str | None, typer.Option(help="Submitted on or before (2024-05-31: the whole day)")]
 
 
+SortOpt = Annotated[
+    str, typer.Option(help="name, version, size, submitted_at, submitter, dataset, project; '-' = descending")
+]
+LimitOpt = Annotated[int, typer.Option(min=1, help="At most this many files")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every matching file (ignores --limit)")]
+
+
+async def _collect(
+    fetch: Callable[[str | None, int], Coroutine[Any, Any, FilePage]], limit: int, all_: bool
+) -> tuple[list[FileRow], int | None]:
+    page = await fetch(None, 1000 if all_ else min(limit, 1000))
+    rows, total = list(page.items), page.total
+    while page.next_cursor and (all_ or len(rows) < limit):
+        page = await fetch(page.next_cursor, 1000 if all_ else min(limit - len(rows), 1000))
+        rows.extend(page.items)
+    return rows, total
+
+
+def _by_name(rows: list[FileRow], sort: str) -> list[FileRow]:
+    """The service orders names byte-wise; people read them case-insensitively with numbers by value."""
+    if sort.lstrip("-") != "name":
+        return rows
+    ordered = natural_sorted(rows, key=lambda r: r.name)
+    return ordered[::-1] if sort.startswith("-") else ordered
+
+
+def _print_files(rows: list[FileRow], fmt: Format, wide: bool, *, deleted: bool = False) -> None:
+    columns = [Column("id", "id"), Column("project/dataset", "text"), Column("name", "text"), Column("v")]
+    columns += [Column("size"), Column("deleted by" if deleted else "submitter")]
+    columns += [Column("deleted" if deleted else "submitted")]
+    if wide or fmt == "tsv":
+        columns.append(Column("sha256", "id"))
+    table_rows = []
+    for r in rows:
+        when = r.deleted_at if deleted and r.deleted_at else r.submitted_at
+        row = [str(r.id), f"{r.project_code}/{r.dataset_code}", r.name, str(r.version), human_size(r.size)]
+        row += [(r.deleted_by if deleted else r.submitted_by) or "", _when(when)]
+        if wide or fmt == "tsv":
+            row.append(r.sha256 or "")
+        table_rows.append(row)
+    print_rows(out, fmt, columns, table_rows, wide=wide, json_rows=[_dump(r) for r in rows])
+
+
 def ls(
     dataset: DatasetFilter = None,
     project: ProjectFilter = None,
@@ -433,44 +428,53 @@ def ls(
     submitter: SubmitterFilter = None,
     since: SinceFilter = None,
     until: UntilFilter = None,
-    sort: Annotated[
-        str, typer.Option(help="name, version, size, submitted_at, submitter, dataset, project; '-' = descending")
-    ] = "-submitted_at",
-    limit: Annotated[int, typer.Option(min=1, help="At most this many files")] = 100,
-    all_: Annotated[bool, typer.Option("--all", help="Every matching file (ignores --limit)")] = False,
+    sort: SortOpt = "-submitted_at",
+    limit: LimitOpt = 100,
+    all_: AllOpt = False,
     as_json: JsonOpt = False,
+    tsv: TsvOpt = False,
+    wide: WideOpt = False,
 ) -> None:
-    """The files you can read (latest versions; deleted files are left out)."""
+    """The files you can read (latest versions; deleted files are in `omicsdm trash`). Ids are never cut."""
 
     async def main() -> int:
         async with _client() as api:
             query = replace(await _file_query(api, dataset, project, name, ext, submitter, since, until)(), sort=sort)
-            page = await api.list_files(query, limit=1000 if all_ else min(limit, 1000))
-            rows, total = list(page.items), page.total
-            while page.next_cursor and (all_ or len(rows) < limit):
-                page = await api.list_files(query, cursor=page.next_cursor, limit=1000 if all_ else limit - len(rows))
-                rows.extend(page.items)
-        if as_json:
-            _print_json([_dump(r) for r in rows])
-            return 0
-        if not rows:
+            rows, total = await _collect(lambda c, n: api.list_files(query, cursor=c, limit=n), limit, all_)
+        if not rows and not as_json:
             err.print("no files match")
             return 0
-        table = Table("id", "project/dataset", "name", "v", "size", "submitter", "submitted", "sha256")
-        for r in rows:
-            table.add_row(
-                str(r.id),
-                f"{r.project_code}/{r.dataset_code}",
-                escape(r.name),
-                str(r.version),
-                human_size(r.size),
-                r.submitted_by or "",
-                _when(r.submitted_at),
-                (r.sha256 or "")[:12],
-            )
-        out.print(table)
+        _print_files(_by_name(rows, sort), choose(out, as_json=as_json, tsv=tsv), wide)
         if total is not None and total > len(rows):
             err.print(f"{len(rows)} of {total} files shown; use --all or --limit")
+        return 0
+
+    _run(main)
+
+
+def trash(
+    dataset: DatasetFilter = None,
+    project: ProjectFilter = None,
+    name: NameFilter = None,
+    sort: SortOpt = "-deleted_at",
+    limit: LimitOpt = 100,
+    all_: AllOpt = False,
+    as_json: JsonOpt = False,
+    tsv: TsvOpt = False,
+    wide: WideOpt = False,
+) -> None:
+    """Files marked deleted in datasets your groups own (all, for admins); bring them back with `restore`."""
+
+    async def main() -> int:
+        async with _client() as api:
+            query = replace(await _file_query(api, dataset, project, name, None, None, None, None)(), sort=sort)
+            rows, total = await _collect(lambda c, n: api.list_trash(query, cursor=c, limit=n), limit, all_)
+        if not rows and not as_json:
+            err.print("the trash is empty" if not (dataset or project or name) else "no deleted files match")
+            return 0
+        _print_files(_by_name(rows, sort), choose(out, as_json=as_json, tsv=tsv), wide, deleted=True)
+        if total is not None and total > len(rows):
+            err.print(f"{len(rows)} of {total} deleted files shown; use --all or --limit")
         return 0
 
     _run(main)
@@ -644,16 +648,40 @@ def download(
     _run(main)
 
 
-def _flag_files(ids: list[str], *, deleted: bool) -> None:
+async def _find_by_name(
+    api: ApiClient, text: str, *, deleted: bool, dataset: str | None, project: str | None
+) -> FileRow:
+    """The one file named `text` (its path in the dataset, or its last part) among live or deleted files."""
+    query = await _file_query(api, dataset, project, text.rsplit("/", 1)[-1], None, None, None, None)()
+    rows = [r async for r in api.iter_files(query, trash=deleted)]
+    found = [r for r in rows if r.name == text] or [r for r in rows if r.name.rsplit("/", 1)[-1] == text]
+    where = "in the trash" if deleted else "among your files"
+    if not found:
+        raise ClientError(f"no file named {text!r} {where}", ExitCode.NOT_FOUND)
+    if len(found) > 1:
+        options = "\n".join(
+            f"  {r.id}  {r.project_code}/{r.dataset_code}/{r.name}"
+            + (f"  deleted {_when(r.deleted_at)} by {r.deleted_by or '?'}" if deleted and r.deleted_at else "")
+            for r in natural_sorted(found, key=lambda r: f"{r.project_code}/{r.dataset_code}/{r.name}")
+        )
+        raise ClientError(
+            f"{len(found)} files named {text!r} {where}; give an id, the path in the dataset, or --dataset:\n{options}",
+            ExitCode.USAGE,
+        )
+    return found[0]
+
+
+def _flag_files(selectors: list[str], *, deleted: bool, dataset: str | None = None, project: str | None = None) -> None:
     async def main() -> int:
-        wanted = []
-        for text in ids:
-            file_id = _uuid(text)
-            if file_id is None:
-                raise ClientError(f"not a file id: {text!r}", ExitCode.USAGE)
-            wanted.append(file_id)
         codes: list[ExitCode | None] = []
         async with _client() as api:
+            wanted: list[uuid.UUID] = []
+            for text in selectors:  # resolve every name first: nothing changes when one is ambiguous
+                file_id = _uuid(text)
+                if file_id is None:
+                    # rm looks among live files, restore in the trash
+                    file_id = (await _find_by_name(api, text, deleted=not deleted, dataset=dataset, project=project)).id
+                wanted.append(file_id)
             for file_id in wanted:
                 try:
                     detail = await (api.delete_file(file_id) if deleted else api.restore_file(file_id))
@@ -662,24 +690,31 @@ def _flag_files(ids: list[str], *, deleted: bool) -> None:
                     codes.append(exc.code)
                     continue
                 verb = "marked deleted" if deleted else "restored"
-                err.print(f"{verb}: {escape(detail.dataset_code)}/{escape(detail.name)} ({file_id})")
+                err.print(
+                    f"{verb}: {escape(detail.project_code)}/{escape(detail.dataset_code)}/{escape(detail.name)} ({file_id})"
+                )
                 codes.append(None)
         return _first_failure(codes)
 
     _run(main)
 
 
-def rm(file_ids: Annotated[list[str], typer.Argument(help="File ids")]) -> None:
+FileSelectors = Annotated[
+    list[str], typer.Argument(help="File ids or names (a name's path in its dataset, or its last part)")
+]
+
+
+def rm(files: FileSelectors, dataset: DatasetFilter = None, project: ProjectFilter = None) -> None:
     """Mark files deleted: they leave the overview and get no download URL; nothing leaves the bucket."""
-    _flag_files(file_ids, deleted=True)
+    _flag_files(files, deleted=True, dataset=dataset, project=project)
 
 
-def restore(file_ids: Annotated[list[str], typer.Argument(help="File ids")]) -> None:
-    """Bring files marked deleted back, with all their versions."""
-    _flag_files(file_ids, deleted=False)
+def restore(files: FileSelectors, dataset: DatasetFilter = None, project: ProjectFilter = None) -> None:
+    """Bring files back from the trash, with all their versions (by id, or by name: see `omicsdm trash`)."""
+    _flag_files(files, deleted=False, dataset=dataset, project=project)
 
 
 def register(app: typer.Typer) -> None:
     """Add the client commands to the `omicsdm` command."""
-    for command in (login, logout, whoami, projects, datasets, upload, ls, versions, download, rm, restore):
+    for command in (whoami, projects, datasets, upload, ls, trash, versions, download, rm, restore):
         app.command(rich_help_panel="Client")(command)

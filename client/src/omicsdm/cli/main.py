@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from omicsdm.cli.account_commands import register as register_account_commands
 from omicsdm.cli.client_commands import register as register_client_commands
 from omicsdm.cli.debug import set_debug
 
@@ -41,7 +42,8 @@ def _register_installed_commands(app: typer.Typer) -> None:
         register(app)
 
 
-register_client_commands(app)  # login, projects, datasets, upload, ls, versions, download, rm, restore
+register_account_commands(app)  # login, logout, token
+register_client_commands(app)  # whoami, projects, datasets, upload, ls, trash, versions, download, rm, restore
 _register_installed_commands(app)
 
 if __name__ == "__main__":

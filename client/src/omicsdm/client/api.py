@@ -15,7 +15,10 @@ from pydantic import BaseModel, TypeAdapter
 
 from omicsdm.client.errors import ApiError, ClientError, ExitCode
 from omicsdm.client.models import (
+    ApiToken,
     Dataset,
+    DeviceAuthorization,
+    DeviceToken,
     DownloadLinks,
     FileDetail,
     FilePage,
@@ -134,6 +137,34 @@ class ApiClient:
     async def me(self) -> Me:
         return await self._get("/api/auth/me", Me)
 
+    async def tokens(self) -> list[ApiToken]:
+        """The caller's personal API tokens, newest first (revoked ones included)."""
+        response = await self.request("GET", "/api/auth/tokens")
+        return TypeAdapter(list[ApiToken]).validate_json(response.content)
+
+    async def revoke_token(self, token_id: uuid.UUID) -> None:
+        await self.request("DELETE", f"/api/auth/tokens/{token_id}")
+
+    async def authorize_device(
+        self,
+        hostname: str,
+        client_name: str,
+        *,
+        token_name: str | None = None,
+        expires_in_days: int | None = None,
+    ) -> DeviceAuthorization:
+        """Start a login to approve on the web page (no credential needed)."""
+        body: dict[str, Any] = {"hostname": hostname, "client_name": client_name}
+        if token_name:
+            body["token_name"] = token_name
+        if expires_in_days is not None:
+            body["expires_in_days"] = expires_in_days
+        return await self._post("/api/device/authorize", DeviceAuthorization, body, idempotent=False)
+
+    async def poll_device_token(self, device_code: str) -> DeviceToken:
+        """The token once approved; an ApiError whose problem_code says why not otherwise (RFC 8628 3.5)."""
+        return await self._post("/api/device/token", DeviceToken, {"device_code": device_code})
+
     # --- catalog ----------------------------------------------------------------------------------
 
     async def projects(self) -> list[Project]:
@@ -201,13 +232,16 @@ class ApiClient:
             params["cursor"] = cursor
         return await self._get("/api/files", FilePage, params)
 
-    async def iter_files(self, query: FileQuery, *, max_items: int | None = None) -> AsyncIterator[FileRow]:
-        """Every matching file, page after page (or the first `max_items`)."""
+    async def iter_files(
+        self, query: FileQuery, *, max_items: int | None = None, trash: bool = False
+    ) -> AsyncIterator[FileRow]:
+        """Every matching file (or deleted file, with `trash`), page after page (or the first `max_items`)."""
         cursor: str | None = None
         seen = 0
+        fetch = self.list_trash if trash else self.list_files
         while True:
             want = 1000 if max_items is None else min(1000, max_items - seen)
-            page = await self.list_files(query, cursor=cursor, limit=max(1, want))
+            page = await fetch(query, cursor=cursor, limit=max(1, want))
             for item in page.items:
                 yield item
                 seen += 1
@@ -216,6 +250,13 @@ class ApiClient:
             cursor = page.next_cursor
             if not cursor or not page.items:
                 return
+
+    async def list_trash(self, query: FileQuery, *, cursor: str | None = None, limit: int = 100) -> FilePage:
+        """Files marked deleted in datasets the caller's groups own (all, for admins); newest deletion first."""
+        params = {**query.params(), "limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._get("/api/trash", FilePage, params)
 
     async def get_file(self, file_id: uuid.UUID) -> FileDetail:
         return await self._get(f"/api/files/{file_id}", FileDetail)

@@ -23,6 +23,7 @@ from omicsdm.client.errors import ClientError, ExitCode
 class ClientConfig:
     server: str
     token: str | None
+    token_id: str | None = None  # set by `omicsdm login`'s device flow, so `logout` can revoke the token
 
 
 def config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -71,7 +72,8 @@ def load_config(env: Mapping[str, str] | None = None, *, require_login: bool = T
         raise ClientError("no server configured: run `omicsdm login --server URL` or set OMICSDM_SERVER", ExitCode.AUTH)
     if require_login and not token:
         raise ClientError("not logged in: run `omicsdm login` or set OMICSDM_TOKEN", ExitCode.AUTH)
-    return ClientConfig(server=normalise_server(server), token=token or None)
+    token_id = stored.get("token_id") if token == stored.get("token") else None
+    return ClientConfig(server=normalise_server(server), token=token or None, token_id=token_id)
 
 
 def save_config(config: ClientConfig, env: Mapping[str, str] | None = None) -> Path:
@@ -81,6 +83,8 @@ def save_config(config: ClientConfig, env: Mapping[str, str] | None = None) -> P
     lines = ["# omicsdm command-line client (written by `omicsdm login`)", f"server = {_toml_string(config.server)}"]
     if config.token:
         lines.append(f"token = {_toml_string(config.token)}")
+        if config.token_id:
+            lines.append(f"token_id = {_toml_string(config.token_id)}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

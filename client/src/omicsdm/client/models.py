@@ -178,3 +178,42 @@ class DownloadLinks(Model):
     spec = "DownloadLinks"
 
     items: list[DownloadLink]
+
+
+class ApiToken(Model):
+    """One of the caller's personal API tokens (never its secret)."""
+
+    spec = "ApiTokenOut"
+
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class DeviceAuthorization(Model):
+    """`omicsdm login`'s code pair (RFC 8628 section 3.2)."""
+
+    spec = "DeviceAuthorization"
+
+    device_code: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str
+    expires_in: int
+    interval: int
+
+
+class DeviceToken(Model):
+    """The API token a login approved on the web page receives."""
+
+    spec = "DeviceToken"
+
+    access_token: str
+    token_id: uuid.UUID
+    name: str
+    expires_at: datetime | None
+    username: str
