@@ -8,7 +8,9 @@ import { Notice, Toasts } from "../ui/components";
 import { useHashRoute, useStore } from "../ui/hooks";
 import { getItems, hasActiveUploads, subscribeUploads } from "../upload/manager";
 import { FilesView } from "./Files";
+import { DeviceApproval } from "./DeviceApproval";
 import { Login, Logo } from "./Login";
+import { TokensView } from "./Tokens";
 import { TrashView } from "./Trash";
 import { UploadView } from "./Upload";
 
@@ -137,6 +139,9 @@ function Workspace(props: { config: AuthConfig }) {
   // #/upload stays reachable by its address: the view then says why nothing can be uploaded here.
   const current = route === "upload" || tabs.some(([id]) => id === route) ? route : "files";
 
+  // omicsdm login's approval page (#/device?code=…) and the API tokens: by address and from the user menu.
+  const page = route === "device" || route === "tokens" ? route : current;
+
   return (
     <div class="shell">
       <a
@@ -201,6 +206,9 @@ function Workspace(props: { config: AuthConfig }) {
               {me.is_admin && <span class="badge">admin</span>}
             </span>
           )}
+          <a href="#/tokens" class="button ghost small" aria-current={page === "tokens" ? "page" : undefined}>
+            API tokens
+          </a>
           <button type="button" class="button ghost small" onClick={() => logout(props.config)}>
             Log out
           </button>
@@ -226,11 +234,13 @@ function Workspace(props: { config: AuthConfig }) {
         </div>
       )}
       <main class="content" id="main" tabIndex={-1}>
-        {current === "files" && (
+        {page === "files" && (
           <FilesView project={project} dataset={dataset} datasets={datasets ?? []} me={me} canUpload={canUpload} />
         )}
-        {current === "upload" && <UploadView dataset={dataset} datasets={datasets} me={me} />}
-        {current === "trash" && <TrashView project={project} dataset={dataset} />}
+        {page === "upload" && <UploadView dataset={dataset} datasets={datasets} me={me} />}
+        {page === "trash" && <TrashView project={project} dataset={dataset} />}
+        {page === "device" && <DeviceApproval />}
+        {page === "tokens" && <TokensView />}
       </main>
       <Toasts />
     </div>
