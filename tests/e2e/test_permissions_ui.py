@@ -30,6 +30,7 @@ async def test_a_reader_is_offered_no_delete_and_no_upload(page: Any, lab: Lab, 
     row = file_row(page, "calls/sample_1.vcf")
     await row.wait_for()
     assert await page.get_by_role("link", name="Upload").count() == 0
+    assert await page.get_by_role("link", name="Trash").count() == 0  # a reader's trash is always empty
     await row.get_by_role("checkbox").check()
     assert await page.get_by_test_id("download-selected").is_enabled()  # reading is allowed
     assert await page.get_by_test_id("delete-selected").count() == 0
@@ -61,6 +62,7 @@ async def test_a_reader_is_offered_no_delete_and_no_upload(page: Any, lab: Lab, 
     await file_row(page, "calls/sample_1.vcf").get_by_role("checkbox").check()
     assert await page.get_by_test_id("delete-selected").is_enabled()
     assert await page.get_by_role("link", name="Upload").count() == 1
+    assert await page.get_by_role("link", name="Trash").count() == 1
 
 
 async def test_on_a_phone_filters_fold_away_and_every_download_button_is_in_view(

@@ -93,6 +93,14 @@ async def test_main_screens_and_cancel(
     await file_row(page, "run_2024_05/sample_B_R1.fastq.gz").wait_for()
     await shot(page, "files")
 
+    # The folder view: breadcrumbs over the relative paths.
+    await page.get_by_test_id("layout-folders").click()
+    await page.locator('[data-testid=folder-row][data-name="run_2024_05"]').get_by_role("button").click()
+    await page.get_by_test_id("folder-current").wait_for()
+    await file_row(page, "run_2024_05/sample_B_R1.fastq.gz").wait_for()
+    await shot(page, "folders")
+    await page.get_by_test_id("layout-list").click()
+
     await file_row(page, "run_2024_05/sample_A_R1.fastq.gz").get_by_role("button").click()
     drawer = page.get_by_test_id("file-detail")
     await drawer.get_by_test_id("version-row").first.wait_for()
@@ -118,5 +126,9 @@ async def test_main_screens_and_cancel(
     await page.get_by_role("link", name="Files").click()
     await file_row(page, "run_2024_05/sample_B_R1.fastq.gz").wait_for()
     await shot(page, "narrow-files")
+    await file_row(page, "run_2024_05/sample_B_R1.fastq.gz").get_by_role("button").click()
+    await page.get_by_test_id("file-detail").get_by_test_id("version-row").first.wait_for()
+    await shot(page, "narrow-file-detail")
+    await page.get_by_test_id("file-detail").get_by_role("button", name="Close").first.click()
     await open_upload(page)
     await shot(page, "narrow-upload")

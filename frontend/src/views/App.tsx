@@ -50,6 +50,7 @@ export function App() {
     return (
       <main class="login-page">
         <section class="login-card">
+          <h1>omicsdm is out of reach</h1>
           <Notice tone="error">{bootError}</Notice>
           <button type="button" class="button" onClick={() => location.reload()}>
             Try again
@@ -134,10 +135,11 @@ function Workspace(props: { config: AuthConfig }) {
   const tabs: [string, string][] = [
     ["files", "Files"],
     ...(canUpload || active > 0 ? [["upload", "Upload"] as [string, string]] : []),
-    ["trash", "Trash"],
+    // The trash holds the deleted files of the datasets one manages: a reader's is always empty.
+    ...(!datasets || datasets.some((d) => d.permissions.manage) ? [["trash", "Trash"] as [string, string]] : []),
   ];
-  // #/upload stays reachable by its address: the view then says why nothing can be uploaded here.
-  const current = route === "upload" || tabs.some(([id]) => id === route) ? route : "files";
+  // Upload and Trash stay reachable by their address: the views then say why they are empty or refused.
+  const current = ["files", "upload", "trash"].includes(route) ? route : "files";
 
   // omicsdm login's approval page (#/device?code=…) and the API tokens: by address and from the user menu.
   const page = route === "device" || route === "tokens" ? route : current;
