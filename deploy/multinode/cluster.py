@@ -40,7 +40,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.engine import make_url
 
-from omicsdm.embedded.seaweedfs import _die_with_parent, _spawn_tied_to_process, weed_binary
+from omicsdm.embedded.seaweedfs import _die_with_parent, _remove_grpc_sockets, _spawn_tied_to_process, weed_binary
 
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -245,6 +245,9 @@ class Cluster:
             process.wait(max(0.0, started + process.grace - time.monotonic()))
         with contextlib.suppress(OSError):
             self.haproxy_socket.unlink()
+        # weed leaves unix sockets named after its gRPC ports in /tmp, even on a clean stop.
+        grpc = [self.master_grpc, self.filer_grpc, self.s3_grpc, *(v.grpc_port for v in self.volume_servers)]
+        _remove_grpc_sockets(grpc)
 
     def __enter__(self) -> Cluster:
         return self.start()
@@ -335,7 +338,7 @@ class Cluster:
             f"-master={self.master_address}",
             f"-defaultReplicaPlacement={REPLICATION}",
             f"-defaultStoreDir={self.workdir / 'weed-filer'}",
-            f"-localSocket={self.workdir / 'weed-filer' / 'filer.sock'}",
+            *self._local_socket("filer"),
         )
         filer.grace = 2.0  # weed filer 4.48 hangs on SIGTERM (seen here); its store is consistent anyway
         filer.cwd.mkdir(parents=True, exist_ok=True)
@@ -360,10 +363,19 @@ class Cluster:
             "-autoCreateBucket=false",
             "-port.iceberg=0",
             "-port.lance=0",
+            *self._local_socket("s3"),
         )
         gateway.start()
         self._wait(lambda: port_open(self.s3_port), deadline, "weed s3", gateway)
         self._wait(self._s3_serves, deadline, "S3 reads and writes", gateway)
+
+    def _local_socket(self, role: str) -> list[str]:
+        """weed's unix socket in our directory rather than /tmp, where weed leaves it behind."""
+        path = self.workdir / f"weed-{role}.sock"
+        if len(str(path)) >= 100:  # the limit of a unix socket's path is 108 bytes
+            return []
+        path.unlink(missing_ok=True)
+        return [f"-localSocket={path}"]
 
     def volume_nodes(self) -> int:
         """Volume servers the master counts as alive."""
