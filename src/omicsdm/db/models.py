@@ -153,6 +153,14 @@ class File(Base):
         ),
         Index("ix_files_live_name", "name", "id", postgresql_where=text("deleted_at IS NULL")),
         Index("ix_files_live_size", "size", "id", postgresql_where=text("deleted_at IS NULL")),
+        Index(  # one dataset by size, index-only with its name filter (migration 0005)
+            "ix_files_live_dataset_size",
+            "dataset_id",
+            "size",
+            "id",
+            postgresql_include=["name"],
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
         Index("ix_files_live_version", "version_count", "id", postgresql_where=text("deleted_at IS NULL")),
         Index("ix_files_deleted", "deleted_at", "id", postgresql_where=text("deleted_at IS NOT NULL")),
         Index(
