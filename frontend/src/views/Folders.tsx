@@ -8,41 +8,12 @@ import type { FilePage, FileRow } from "../api/types";
 import { Notice } from "../ui/components";
 import { bytes, plural, when } from "../ui/format";
 import { NameButton, Submitted } from "./Files";
+import { splitFolder } from "./folderTree";
 
 export type Layout = "list" | "folders";
 
 const FOLDER_CAP = 5000;
 const PAGE = 1000;
-
-interface Folder {
-  name: string;
-  files: number;
-  size: number;
-  latest: string;
-}
-
-export function splitFolder(rows: FileRow[], path: string[]): { folders: Folder[]; files: FileRow[] } {
-  const prefix = path.length ? `${path.join("/")}/` : "";
-  const folders = new Map<string, Folder>();
-  const files: FileRow[] = [];
-  for (const row of rows) {
-    if (!row.name.startsWith(prefix)) continue;
-    const rest = row.name.slice(prefix.length);
-    const slash = rest.indexOf("/");
-    if (slash < 0) {
-      files.push(row);
-      continue;
-    }
-    const name = rest.slice(0, slash);
-    const folder = folders.get(name) ?? { name, files: 0, size: 0, latest: "" };
-    folder.files += 1;
-    folder.size += row.size;
-    if (row.submitted_at > folder.latest) folder.latest = row.submitted_at;
-    folders.set(name, folder);
-  }
-  const order = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
-  return { folders: [...folders.values()].sort((a, b) => order.compare(a.name, b.name)), files };
-}
 
 export function FolderView(props: {
   query: Record<string, string | number | undefined>;
