@@ -13,23 +13,23 @@ from fastapi import FastAPI
 
 from omicsdm.auth.principal import Principal, PrincipalCache
 from omicsdm.repository import overview
-from tests.conftest import World, _dsn
+from tests.conftest import Actor, World, _dsn
 from tests.support.idp import LocalIdP
 
 
-async def seed_files(database_url: str, dataset_id: str, count: int) -> None:
+async def seed_files(database_url: str, dataset_id: str, names: list[str]) -> None:
     """Files with one version each, straight into the tables (the bytes do not matter here)."""
     conn = await asyncpg.connect(_dsn(database_url))
     try:
         async with conn.transaction():
-            for i in range(count):
+            for name in names:
                 file_id, version_id = uuid.uuid4(), uuid.uuid4()
                 await conn.execute(
                     "INSERT INTO files (id, dataset_id, name, version_count, size, comment) "
                     "VALUES ($1, $2, $3, 1, 10, '')",
                     file_id,
                     uuid.UUID(dataset_id),
-                    f"s{i}.bam",
+                    name,
                 )
                 await conn.execute(
                     "INSERT INTO file_versions (id, file_id, version, object_key, size, etag, content_type, "
@@ -53,7 +53,7 @@ async def totals(client: httpx.AsyncClient, headers: dict[str, str], **params: s
 async def test_the_total_stops_counting_at_the_cap(
     client: httpx.AsyncClient, world: World, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await seed_files(database_url, world.dataset["id"], 5)
+    await seed_files(database_url, world.dataset["id"], [f"s{i}.bam" for i in range(5)])
     assert await totals(client, world.alice.headers) == (5, False, 2)
     monkeypatch.setattr(overview, "TOTAL_CAP", 3)
     assert await totals(client, world.alice.headers) == (3, True, 2)  # "more than 3"
@@ -67,6 +67,26 @@ async def test_the_total_stops_counting_at_the_cap(
         "/api/files", params={"limit": "2", "cursor": page["next_cursor"]}, headers=world.alice.headers
     )
     assert later.json()["total"] is None and later.json()["total_capped"] is False
+
+
+async def test_name_search_looks_up_the_identifier_and_matches_the_whole_term(
+    client: httpx.AsyncClient, world: World, database_url: str
+) -> None:
+    names = ["Lane100_Sample.bam", "lane100_other.bam", "lane1000_sample.bam", "x/lane100_sample%.bam", "plain.txt"]
+    await seed_files(database_url, world.dataset["id"], names)
+    assert overview.search_probe("lane100_sample") == "lane100"
+
+    async def found(term: str, actor: Actor) -> list[str]:
+        page = await client.get("/api/files", params={"name": term, "sort": "name"}, headers=actor.headers)
+        assert page.status_code == 200, page.text
+        return [item["name"] for item in page.json()["items"]]
+
+    assert await found("lane100_sample", world.alice) == ["Lane100_Sample.bam", "x/lane100_sample%.bam"]
+    assert await found("LANE100_SAMPLE%", world.bob) == ["x/lane100_sample%.bam"]  # % and _ are literal
+    assert await found("lane100", world.alice) == ["Lane100_Sample.bam", "lane1000_sample.bam", "lane100_other.bam",
+                                                   "x/lane100_sample%.bam"]  # fmt: skip
+    assert await found("0_s", world.alice) == ["Lane100_Sample.bam", "lane1000_sample.bam", "x/lane100_sample%.bam"]
+    assert await found("lane100_sample", world.carol) == []  # the dataset is not shared with lab-c
 
 
 async def test_a_token_is_resolved_once_it_is_in_step(app: FastAPI, client: httpx.AsyncClient, idp: LocalIdP) -> None:

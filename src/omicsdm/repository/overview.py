@@ -6,6 +6,7 @@ page is one index range scan plus primary-key joins for the 50 rows shown.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,6 +98,23 @@ FIXED_JOIN_ORDER = text(
 _S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
 
+_IDENTIFIER = re.compile(r"[^\W_]*\d[^\W_]*")
+
+
+def search_probe(term: str) -> str:
+    """The part of a name search that the trigram index looks up; the whole term is checked on its rows.
+
+    A trigram search reads the posting list of every trigram of its pattern, and a word that most
+    names share ("sample", "fastq", "run") has one as long as the table: "sample_4242" read the
+    entries of half a million names for each of its five "sample_" trigrams (340 ms at a million
+    versions), while "4242" alone reads a few hundred (0.5 ms). So the longest run of letters and
+    digits that contains a digit (sample ids, accessions, lanes: what a search narrows on) is looked
+    up, if it has a trigram (3+ characters); otherwise the whole term. Exact either way.
+    """
+    runs = [run for run in _IDENTIFIER.findall(term) if len(run) >= 3]
+    return max(runs, key=len) if runs else term
+
+
 def _like_escape(term: str) -> str:
     return term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -111,7 +129,11 @@ def _where(stmt: _S, flt: OverviewFilter) -> _S:
     elif flt.deleted is True:
         stmt = stmt.where(File.deleted_at.is_not(None))
     if flt.name:
-        stmt = stmt.where(func.lower(File.name).like(f"%{_like_escape(flt.name)}%", escape="\\"))
+        term = flt.name.lower()
+        probe = search_probe(term)
+        stmt = stmt.where(func.lower(File.name).like(f"%{_like_escape(probe)}%", escape="\\"))
+        if probe != term:  # the whole term, exactly (strpos is not trigram-indexed: the probe drives the scan)
+            stmt = stmt.where(func.strpos(func.lower(File.name), term) > 0)
     if flt.extension:
         stmt = stmt.where(func.lower(File.name).like(f"%.{_like_escape(flt.extension.lstrip('.'))}", escape="\\"))
     if flt.submitter_ids is not None:
