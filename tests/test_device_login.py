@@ -227,3 +227,13 @@ async def test_tokens_never_expire_when_the_setting_is_0(
         token = (await poll(client, grant["device_code"])).json()
     await sql(database_url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
     assert token["expires_at"] is None and token["expires_in"] is None
+
+
+async def test_starting_logins_is_rate_limited_per_address(device_client: httpx.AsyncClient, database_url: str) -> None:
+    for _ in range(30):
+        await start(device_client)
+    refused = await device_client.post("/api/device/authorize", json=MACHINE)
+    assert refused.status_code == 429 and refused.json()["code"] == "too-many-requests"
+    assert len(await sql(database_url, "SELECT id FROM device_authorizations")) == 30  # nothing recorded
+    await sql(database_url, "UPDATE device_authorizations SET created_at = created_at - interval '2 minutes'")
+    await start(device_client)  # a minute later it works again

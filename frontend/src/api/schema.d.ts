@@ -3166,6 +3166,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many logins started from this address in a minute */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description PostgreSQL, S3 or the identity provider is unavailable (`code` names it); retry after `Retry-After` seconds */
             503: {
                 headers: {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omicsdm.db.models import DeviceAuthorization
@@ -30,3 +30,11 @@ async def by_user_code(session: AsyncSession, user_code_hash: str) -> DeviceAuth
 async def delete_expired(session: AsyncSession, before: datetime) -> None:
     """Forget authorizations that expired before `before` (their codes can no longer be used)."""
     await session.execute(delete(DeviceAuthorization).where(DeviceAuthorization.expires_at < before))
+
+
+async def count_since(session: AsyncSession, client_ip: str | None, since: datetime) -> int:
+    """Authorizations requested from this address since `since`."""
+    query = select(func.count()).where(
+        DeviceAuthorization.client_ip.is_not_distinct_from(client_ip), DeviceAuthorization.created_at >= since
+    )
+    return int((await session.execute(query)).scalar_one())

@@ -30,7 +30,12 @@ POLL_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/authorize", operation_id="authorizeDevice", summary="Start a command-line login")
+@router.post(
+    "/authorize",
+    operation_id="authorizeDevice",
+    summary="Start a command-line login",
+    responses={429: {"model": Problem, "description": "Too many logins started from this address in a minute"}},
+)
 async def authorize(
     request: Request, session: Session, settings: AppSettings, body: DeviceAuthorizeRequest
 ) -> DeviceAuthorization:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omicsdm.auth.principal import Principal
 from omicsdm.auth.secrets import new_api_token
 from omicsdm.db.models import DeviceAuthorization, DeviceState
-from omicsdm.errors import Conflict, Forbidden, NotFound
+from omicsdm.errors import Conflict, DomainError, Forbidden, NotFound
 from omicsdm.repository import audit, devices, users
 from omicsdm.schemas.device import (
     DeviceAuthorization as DeviceAuthorizationOut,
@@ -37,6 +37,11 @@ USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 USER_CODE_LENGTH = 8
 SLOW_DOWN_STEP = 5  # seconds added to the interval on each too-early poll (RFC 8628 3.5)
 VERIFICATION_PATH = "/#/device"
+AUTHORIZE_PER_MINUTE = 30  # per client address: enough for a lab behind one NAT, not for filling the table
+
+
+class TooManyRequests(DomainError):
+    status, code = 429, "too-many-requests"
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,11 @@ async def authorize(
     session: AsyncSession, settings: Settings, body: DeviceAuthorizeRequest, client_ip: str | None
 ) -> DeviceAuthorizationOut:
     now = datetime.now(UTC)
+    if await devices.count_since(session, client_ip, now - timedelta(minutes=1)) >= AUTHORIZE_PER_MINUTE:
+        raise TooManyRequests(
+            f"more than {AUTHORIZE_PER_MINUTE} logins started from {client_ip} in a minute; wait a minute",
+            retry_after=60,
+        )
     await devices.delete_expired(session, now - timedelta(days=1))
     device_code = secrets.token_urlsafe(32)
     user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
