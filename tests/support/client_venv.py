@@ -7,6 +7,7 @@ machine's pip configuration (an index or --find-links), as they would for a user
 
 from __future__ import annotations
 
+import atexit
 import functools
 import shutil
 import subprocess
@@ -52,6 +53,7 @@ def build_wheels(work: Path) -> tuple[Path, Path]:
 @functools.cache
 def client_venv() -> ClientVenv:
     work = Path(tempfile.mkdtemp(prefix="omicsdm-client-venv-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)  # the test process's venv, gone with it
     client_wheel, server_wheel = build_wheels(work)
     root = work / "venv"
     venv.EnvBuilder(with_pip=True, clear=True).create(root)
