@@ -32,7 +32,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 BAD_QUERY: dict[int | str, dict[str, Any]] = {422: {"model": Problem, "description": "Bad filter, sort or cursor"}}
 
 
-def listing(
+async def listing(
     project_id: uuid.UUID | None = None,
     dataset_id: uuid.UUID | None = None,
     name: Annotated[
