@@ -139,7 +139,7 @@ function Workspace(props: { config: AuthConfig }) {
     ...(!datasets || datasets.some((d) => d.permissions.manage) ? [["trash", "Trash"] as [string, string]] : []),
   ];
   // Upload and Trash stay reachable by their address: the views then say why they are empty or refused.
-  const current = ["files", "upload", "trash"].includes(route) ? route : "files";
+  const current = route === "upload" || route === "trash" || tabs.some(([id]) => id === route) ? route : "files";
 
   // omicsdm login's approval page (#/device?code=…) and the API tokens: by address and from the user menu.
   const page = route === "device" || route === "tokens" ? route : current;
