@@ -46,8 +46,11 @@ def _rss(text: str, name: str) -> list[Row]:
 
 def parse_signer(text: str) -> list[Row]:
     rows: list[Row] = []
-    pattern = r"^(log on|log off)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)ms\s+([\d.]+)ms\s+([\d.]+)"
-    for mode, conns, bare, full, ratio, _bp99, fp99, p99x in re.findall(pattern, text, re.M):
+    pattern = (
+        r"^(log on|log off)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)ms\s+([\d.]+)ms\s+([\d.]+)"
+        r"\s+\d+us\s+\d+us\s+([\d.]+)"
+    )
+    for mode, conns, bare, full, ratio, _bp99, fp99, p99x, cpu in re.findall(pattern, text, re.M):
         rows.append(
             (
                 f"signer, {mode}, {conns} conns: rate full/bare",
@@ -56,6 +59,7 @@ def parse_signer(text: str) -> list[Row]:
                 float(ratio) >= 0.8,
             )
         )
+        rows.append((f"signer, {mode}, {conns} conns: CPU/request bare/full", cpu, ">= 0.8", float(cpu) >= 0.8))
         if conns == "128":
             rows.append(
                 (
@@ -70,10 +74,11 @@ def parse_signer(text: str) -> list[Row]:
 
 def parse_overview(text: str) -> list[Row]:
     rows: list[Row] = []
-    pattern = r"^(.+?)\s+app\s+([\d.]+) ms\s+raw SQL\s+([\d.]+) ms\s+ratio\s+([\d.]+)"
-    for name, app, raw, ratio in re.findall(pattern, text, re.M):
+    pattern = r"^(.+?)\s+app\s+([\d.]+) ms\s+raw SQL\s+([\d.]+) ms\s+ratio\s+([\d.]+).*?app CPU\s+([\d.]+)"
+    for name, app, raw, ratio, cpu in re.findall(pattern, text, re.M):
         met = float(ratio) <= 2 and float(app) < 25
-        rows.append((f"overview: {name.strip()}", f"{app} ms / {raw} ms SQL = {ratio}", "<= 2x and < 25 ms", met))
+        figure = f"{app} ms / {raw} ms SQL = {ratio} (app CPU {cpu} ms)"
+        rows.append((f"overview: {name.strip()}", figure, "<= 2x and < 25 ms", met))
     fixed = _num(r"GET /api/auth/me\): ([\d.]+) ms", text)
     if fixed is not None:
         rows.append(("overview: any authenticated request", f"{fixed:.1f} ms", "", None))

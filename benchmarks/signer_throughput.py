@@ -29,6 +29,7 @@ from urllib.parse import urlencode, urlsplit
 
 import boto3
 import httpx
+import psutil
 from botocore.config import Config
 from fastapi import Request
 from fastapi.responses import PlainTextResponse
@@ -82,12 +83,13 @@ def sign_query(upload: dict[str, Any], s3_upload_id: str, part: int) -> dict[str
 class Point:
     rate: float
     p99_ms: float
+    cpu_us: float  # the app's CPU time (user + system) per request: robust to load from other processes
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, connections: int, seconds: int, headers: dict[str, str]) -> Point:
+def wrk(url: str, connections: int, seconds: int, headers: dict[str, str], app: psutil.Process | None = None) -> Point:
     command = [
         "taskset",
         "-c",
@@ -102,22 +104,29 @@ def wrk(url: str, connections: int, seconds: int, headers: dict[str, str]) -> Po
     ]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
+    before = sum(app.cpu_times()[:2]) if app else 0.0
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    cpu = sum(app.cpu_times()[:2]) - before if app else 0.0
     if "Non-2xx" in out or "Socket errors" in out:  # timeouts (10 s) included: they would hide in the p99
         raise RuntimeError(f"wrk saw errors:\n{out}")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
-    if rate is None or p99 is None:
+    done = re.search(r"(\d+) requests in", out)
+    if rate is None or p99 is None or done is None:
         raise RuntimeError(f"cannot read wrk's output:\n{out}")
-    return Point(float(rate.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)])
+    return Point(float(rate.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)], cpu / int(done.group(1)) * 1e6)
 
 
 def median_point(points: list[Point]) -> Point:
-    return Point(statistics.median(p.rate for p in points), statistics.median(p.p99_ms for p in points))
+    return Point(
+        statistics.median(p.rate for p in points),
+        statistics.median(p.p99_ms for p in points),
+        statistics.median(p.cpu_us for p in points),
+    )
 
 
 def measure(
-    base: str, upload: dict[str, Any], s3_upload_id: str, seconds: int, rounds: int
+    base: str, upload: dict[str, Any], s3_upload_id: str, seconds: int, rounds: int, app: psutil.Process
 ) -> dict[int, tuple[Point, Point]]:
     query = sign_query(upload, s3_upload_id, 7)
     full_url = f"{base}/api/uploads/sign?{urlencode(query)}"
@@ -133,8 +142,8 @@ def measure(
     for connections in CONNECTIONS:
         bare, full = [], []
         for _ in range(rounds):
-            bare.append(wrk(bare_url, connections, seconds, {}))
-            full.append(wrk(full_url, connections, seconds, token))
+            bare.append(wrk(bare_url, connections, seconds, {}, app))
+            full.append(wrk(full_url, connections, seconds, token, app))
         results[connections] = (median_point(bare), median_point(full))
     return results
 
@@ -199,7 +208,7 @@ def run(seconds: int = 5, rounds: int = 3) -> dict[str, Any]:
             production = production_settings(settings_for(url, s3, port), secret)
             log_file = os.path.join(tmp, "access.log") if mode == "log on" else None
             with app_process(production, port, add_bare_endpoint, access_log=log_file, cpus=SERVER_CPUS) as proc:
-                out[mode] = measure(f"http://127.0.0.1:{port}", upload, s3_upload_id, seconds, rounds)
+                out[mode] = measure(f"http://127.0.0.1:{port}", upload, s3_upload_id, seconds, rounds, proc)
                 rss.append(peak_rss_mib(proc))
             if log_file:
                 with open(log_file, "rb") as f:
@@ -211,15 +220,20 @@ def run(seconds: int = 5, rounds: int = 3) -> dict[str, Any]:
 def report(out: dict[str, Any]) -> list[str]:
     lines = [
         f"{'signer':9s} {'conns':>5s} {'bare req/s':>11s} {'full req/s':>11s} {'ratio':>6s}"
-        f" {'bare p99':>9s} {'full p99':>9s} {'p99 x':>6s}"
+        f" {'bare p99':>9s} {'full p99':>9s} {'p99 x':>6s} {'bare CPU':>9s} {'full CPU':>9s} {'CPU ratio':>9s}"
     ]
     for mode in ("log on", "log off"):
         for connections, (bare, full) in out[mode].items():
             lines.append(
                 f"{mode:9s} {connections:5d} {bare.rate:11.0f} {full.rate:11.0f} {full.rate / bare.rate:6.2f}"
                 f" {bare.p99_ms:7.2f}ms {full.p99_ms:7.2f}ms {full.p99_ms / bare.p99_ms:6.2f}"
+                f" {bare.cpu_us:7.0f}us {full.cpu_us:7.0f}us {bare.cpu_us / full.cpu_us:9.2f}"
             )
     lines.append("targets: ratio >= 0.8 at every connection count with the log on; p99 x <= 2 at 128")
+    lines.append(
+        "CPU ratio: the app's CPU time per request, bare / full (the rate ratio the app would reach on a core of"
+        " its own; the machine's other load does not enter it)"
+    )
     lines.append(f"access log lines written in the 'log on' run: {out.get('log_lines', 0):,}")
     lines.append(f"app peak RSS: {out['rss']:.1f} MiB (target < 200)")
     return lines
