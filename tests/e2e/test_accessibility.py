@@ -120,6 +120,12 @@ async def test_axe_finds_no_violation_on_any_view_wide_and_narrow(page: Any, lab
         await page.get_by_role("link", name="Trash").click()
         await page.get_by_test_id("trash-table").wait_for()
         await check(page, f"trash {size}", found)
+        await page.evaluate("location.hash = '#/tokens'")
+        await page.get_by_role("heading", name="API tokens", level=1).wait_for()
+        await check(page, f"API tokens {size}", found)
+        await page.evaluate("location.hash = '#/device'")
+        await page.get_by_test_id("device-code").wait_for()
+        await check(page, f"command-line login approval {size}", found)
     assert not found, "axe-core found violations:\n" + "\n".join(f"{k}: {v}" for k, v in found.items())
 
 
