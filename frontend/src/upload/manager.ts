@@ -1,5 +1,7 @@
 // Upload queue: asks the service for an upload, hands the file to EvaporateJS, watches for stalls,
-// and tells the service when S3 has the whole object. Meanwhile a Web Worker computes the file's SHA-256 and
+// and tells the service when S3 has the whole object. A stall or an outage never throws finished parts away:
+// the upload is halted (parts in flight aborted, every part S3 acknowledged kept) and resumed with exponential
+// backoff; only the user's Cancel aborts the multipart upload. See docs/frontend.md, "Uploads: states". Meanwhile a Web Worker computes the file's SHA-256 and
 // part MD5s (fileHash.ts); the completion declares them, so the service checks the parts against S3's ETag
 // and records the SHA-256.
 import Evaporate, { type ProgressStats } from "evaporate";
@@ -17,10 +19,13 @@ import {
 } from "../api/client";
 import type { components } from "../api/schema";
 import type { Upload, UploadCompleted } from "../api/types";
+import { bytes } from "../ui/format";
 import { contentMd5, partStream } from "./feed";
 import { hashFile, type FileHash } from "./fileHash";
 import { prepareHashing, sha256Hex } from "./hashing";
-import { dropLegacySignParams, fingerprint, forgetPending, forgetUpload, rememberPending } from "./resume";
+import { hasParts, prepareResume, storedBytes } from "./evaporateState";
+import { dropLegacySignParams, fingerprint, forgetPending, forgetUpload, matchPending, rememberPending } from "./resume";
+import { showProgressInTitle } from "./title";
 
 export type UploadStatus =
   | "queued"
@@ -28,6 +33,7 @@ export type UploadStatus =
   | "uploading"
   | "pausing"
   | "paused"
+  | "retrying" // halted by a stall or an outage; resumes by itself at retryAt
   | "completing"
   | "done"
   | "failed"
@@ -41,9 +47,14 @@ export interface UploadItem {
   datasetLabel: string;
   comment: string;
   status: UploadStatus;
-  loaded: number;
-  speed: number; // bytes/s, averaged by EvaporateJS since (re)start
+  loaded: number; // bytes sent, including parts in flight
+  peak: number; // the most bytes sent since the last halt: progress is going beyond it
+  stored: number; // bytes of the parts S3 has acknowledged
+  speed: number; // bytes/s over the last SPEED_WINDOW_MS (not the average since the start)
   secondsLeft: number; // -1 unknown
+  retryAt?: number; // epoch ms of the next automatic attempt (status "retrying")
+  retries: number; // automatic attempts since the last progress
+  run: number; // attempt counter: callbacks of an earlier attempt are ignored
   message: string;
   resumed: boolean;
   upload?: Upload;
@@ -54,6 +65,7 @@ export interface UploadItem {
   signerTrouble?: string; // the signer's last temporary failure (EvaporateJS retries those itself)
   fileKey?: string;
   evaporate?: Evaporate;
+  samples: { at: number; loaded: number }[];
   awaitingComplete?: boolean; // S3 has every byte; only the service's check is missing
   hash?: FileHash; // the checksums being computed in a worker
   checksumReady?: boolean; // the worker has the SHA-256 and part MD5s
@@ -74,13 +86,27 @@ let checksums = true; // off only in the benchmark, to measure what hashing cost
 /** Attempts of POST …/complete while the service answers 503 (or cannot be reached) before the row fails. */
 const COMPLETE_ATTEMPTS = 5;
 const COMPLETE_MAX_WAIT_SECONDS = 60;
-const ACTIVE: UploadStatus[] = ["starting", "uploading", "pausing", "completing"];
+const ACTIVE: UploadStatus[] = ["starting", "uploading", "pausing", "retrying", "completing"];
+const SPEED_WINDOW_MS = 10_000;
+const MAX_RETRY_SECONDS = 300;
 export const FINISHED: UploadStatus[] = ["done", "failed", "cancelled"];
 
-/** Seconds without progress before an upload is stopped (EvaporateJS itself would retry forever). */
+function setting(key: string, fallback: number): number {
+  const override = Number(localStorage.getItem(key));
+  return Number.isFinite(override) && override > 0 ? override : fallback;
+}
+
+/**
+ * Seconds without progress before an upload is halted and retried (EvaporateJS alone would retry its failing
+ * requests forever, saying nothing). `localStorage["omicsdm.stallSeconds"]` overrides (the tests use 2).
+ */
 export function stallSeconds(): number {
-  const override = Number(localStorage.getItem("omicsdm.stallSeconds"));
-  return Number.isFinite(override) && override > 0 ? override : 90;
+  return setting("omicsdm.stallSeconds", 30);
+}
+
+/** The wait before the n-th automatic retry (0-based): 5, 10, 20, 40 … s, at most 300 s. */
+export function retryDelaySeconds(attempt: number): number {
+  return Math.min(MAX_RETRY_SECONDS, setting("omicsdm.retryBaseSeconds", 5) * 2 ** attempt);
 }
 
 /**
@@ -97,12 +123,12 @@ let items: UploadItem[] = [];
 let nextKey = 1;
 const listeners = new Set<() => void>();
 const completedListeners = new Set<(result: UploadCompleted, item: UploadItem) => void>();
-const instances = new Map<string, Promise<Evaporate>>();
 let watchdog: number | undefined;
 
 function changed(): void {
   items = [...items];
   listeners.forEach((fn) => fn());
+  showProgressInTitle(overall());
 }
 
 export function getItems(): UploadItem[] {
@@ -124,23 +150,67 @@ function update(item: UploadItem, patch: Partial<UploadItem>): void {
   changed();
 }
 
+/** The whole queue at a glance: the overall bar, the tab title, the Transfers heading. */
+export interface Overall {
+  files: number;
+  done: number;
+  running: number; // not finished (queued, running, paused, retrying)
+  size: number;
+  loaded: number;
+  speed: number; // sum of the current speeds
+  secondsLeft: number; // -1 unknown
+}
+
+export function overall(list: UploadItem[] = items): Overall {
+  const o: Overall = { files: list.length, done: 0, running: 0, size: 0, loaded: 0, speed: 0, secondsLeft: -1 };
+  let remaining = 0;
+  for (const i of list) {
+    if (i.status === "cancelled") continue;
+    const loaded = i.status === "done" ? i.file.size : Math.max(i.loaded, i.stored);
+    o.size += i.file.size;
+    o.loaded += loaded;
+    if (i.status === "done") o.done += 1;
+    if (!FINISHED.includes(i.status)) {
+      o.running += 1;
+      remaining += i.file.size - loaded;
+    }
+    if (i.status === "uploading") o.speed += i.speed;
+  }
+  if (o.speed > 0) o.secondsLeft = Math.round(remaining / o.speed);
+  return o;
+}
+
+/**
+ * Adds files to the queue (the Upload view's picker and drop zone; the Files view's drop target uses it too:
+ * keep this signature stable). `name` is the relative path kept as the file's name ("run1/a.fastq.gz").
+ * A file that matches an unfinished upload of an earlier visit (same size and modification time, same path
+ * or file name) continues that upload, in its dataset and under its name: only the missing parts are sent.
+ */
 export function addFiles(
   files: { file: File; name: string }[],
   dataset: { id: string; label: string },
   comment = "",
 ): void {
+  const running = items.filter((i) => !FINISHED.includes(i.status) && i.upload).map((i) => i.upload!.id);
   for (const { file, name } of files) {
+    const match = matchPending(file, name, running)?.[1];
+    if (match) running.push(match.uploadId);
     items.push({
       key: nextKey++,
       file,
-      name,
-      datasetId: dataset.id,
-      datasetLabel: dataset.label,
+      name: match?.name ?? name,
+      datasetId: match?.datasetId ?? dataset.id,
+      datasetLabel: match?.datasetLabel ?? dataset.label,
       comment,
       status: "queued",
       loaded: 0,
+      peak: 0,
+      stored: 0,
       speed: 0,
       secondsLeft: -1,
+      retries: 0,
+      run: 0,
+      samples: [],
       message: "Waiting…",
       resumed: false,
       lastProgressAt: Date.now(),
@@ -160,48 +230,45 @@ function pump(): void {
     }
   }
   if (!watchdog && items.some((i) => !FINISHED.includes(i.status))) {
-    watchdog = window.setInterval(checkStalls, 1000);
+    watchdog = window.setInterval(tick, 1000);
   } else if (watchdog && items.every((i) => FINISHED.includes(i.status))) {
     window.clearInterval(watchdog);
     watchdog = undefined;
   }
 }
 
-function evaporateFor(upload: Upload): Promise<Evaporate> {
+/**
+ * One EvaporateJS instance per upload attempt: its slot count and part chain then belong to this file alone,
+ * so a pause and resume cannot leave them wrong for another file (see evaporateState.ts).
+ */
+function newEvaporate(upload: Upload): Promise<Evaporate> {
   const signer = new URL(upload.signer_url, location.origin).toString();
-  const id = [upload.s3_url, upload.bucket, upload.region, upload.access_key_id, signer, upload.part_size, maxConcurrentParts].join("|");
-  let instance = instances.get(id);
-  if (!instance) {
-    instance = prepareHashing().then(() =>
-      Evaporate.create({
-        signerUrl: signer,
-        aws_key: upload.access_key_id,
-        aws_url: upload.s3_url,
-        bucket: upload.bucket,
-        awsRegion: upload.region,
-        awsSignatureVersion: "4",
-        sendCanonicalRequestToSignerUrl: true,
-        computeContentMd5: true,
-        // Parts come from the checksum worker with their MD5 where it has them (feed.ts): the file is read
-        // and MD5-hashed once for both the upload and the checksums.
-        cryptoMd5Method: contentMd5,
-        readableStreams: true,
-        readableStreamPartMethod: partStream,
-        cryptoHexEncodedHash256: sha256Hex,
-        partSize: upload.part_size,
-        maxConcurrentParts,
-        // Resume only into the key the service handed out for this upload.
-        onlyRetryForSameFileName: true,
-        maxRetryBackoffSecs: 20,
-        progressIntervalMS: 1000,
-        localTimeOffset: serverTimeOffsetMs,
-        logging: false,
-      }),
-    );
-    instance.catch(() => instances.delete(id));
-    instances.set(id, instance);
-  }
-  return instance;
+  return prepareHashing().then(() =>
+    Evaporate.create({
+      signerUrl: signer,
+      aws_key: upload.access_key_id,
+      aws_url: upload.s3_url,
+      bucket: upload.bucket,
+      awsRegion: upload.region,
+      awsSignatureVersion: "4",
+      sendCanonicalRequestToSignerUrl: true,
+      computeContentMd5: true,
+      // Parts come from the checksum worker with their MD5 where it has them (feed.ts): the file is read
+      // and MD5-hashed once for both the upload and the checksums.
+      cryptoMd5Method: contentMd5,
+      readableStreams: true,
+      readableStreamPartMethod: partStream,
+      cryptoHexEncodedHash256: sha256Hex,
+      partSize: upload.part_size,
+      maxConcurrentParts,
+      // Resume only into the key the service handed out for this upload.
+      onlyRetryForSameFileName: true,
+      maxRetryBackoffSecs: 20,
+      progressIntervalMS: 1000,
+      localTimeOffset: serverTimeOffsetMs,
+      logging: localStorage.getItem("omicsdm.evaporateLogging") === "1", // a debugging aid
+    }),
+  );
 }
 
 function describeFailure(item: UploadItem, reason: unknown): string {
@@ -210,14 +277,43 @@ function describeFailure(item: UploadItem, reason: unknown): string {
     return `The service refused to sign a request to the storage${item.signerRefusal ? `: ${item.signerRefusal}` : "."}`;
   }
   if (/404 error on part/.test(text)) {
-    return "The storage no longer knows this upload (it may have expired). Add the file again to start over.";
+    return "The storage no longer knows this upload (it may have expired). Retry starts it again.";
   }
   return `Upload failed: ${text || "unknown error"}`;
 }
 
+/** Why nothing moves, for the row: the service's own word when the signer answered 503, else the network. */
+function troubleOf(item: UploadItem, err?: unknown): string {
+  if (err instanceof ApiError) return describeProblem(err.problem, err.retryAfter);
+  if (item.signerTrouble) return item.signerTrouble;
+  return navigator.onLine === false ? "You are offline" : "Connection lost";
+}
+
+function storedNote(item: UploadItem): string {
+  return item.stored > 0 ? ` (${bytes(item.stored)} of ${bytes(item.file.size)} stored)` : "";
+}
+
+/** Halted by the network: wait, then `again` (the next backoff step); the row counts down. */
+function scheduleRetry(item: UploadItem, why: string): void {
+  const wait = retryDelaySeconds(item.retries);
+  update(item, {
+    status: "retrying",
+    retryAt: Date.now() + wait * 1000,
+    retries: item.retries + 1,
+    speed: 0,
+    secondsLeft: -1,
+    samples: [],
+    lastWarning: why,
+    message: `${why} – retrying in ${wait} s${storedNote(item)}`,
+  });
+}
+
 async function start(item: UploadItem): Promise<void> {
+  const run = ++item.run;
+  // Every await below may come back to an item the user cancelled, paused or retried meanwhile.
+  const alive = () => item.run === run && item.status === "starting";
   dropLegacySignParams();
-  update(item, { status: "starting", message: "Preparing…" });
+  update(item, { status: "starting", message: "Preparing…", retryAt: undefined });
   const fp = fingerprint(item.file, item.name, item.datasetId);
   let upload: Upload;
   try {
@@ -230,13 +326,18 @@ async function start(item: UploadItem): Promise<void> {
       ...(item.comment ? { comment: item.comment } : {}),
     });
   } catch (err) {
-    update(item, { status: "failed", message: errorMessage(err) });
+    if (!alive()) return pump();
+    const temporary = err instanceof ApiError ? isTemporary(err.problem) : err instanceof TypeError;
+    if (temporary) scheduleRetry(item, troubleOf(item, err));
+    else update(item, { status: "failed", message: errorMessage(err) });
     return pump();
   }
-  if (item.status === "cancelled") {
-    void api.post(`/api/uploads/${upload.id}/cancel`).catch(() => undefined);
+  if (!alive()) {
+    // Cancelled while the service was answering: nobody else knows this upload, abort it here.
+    if (item.status === "cancelled") void api.post(`/api/uploads/${upload.id}/cancel`).catch(() => undefined);
     return pump();
   }
+  item.upload = upload; // from here on Cancel aborts it on the service
   if (upload.state !== "pending") {
     update(item, { status: "failed", message: `The service reports this upload as ${upload.state}.` });
     return pump();
@@ -247,6 +348,8 @@ async function start(item: UploadItem): Promise<void> {
     datasetLabel: item.datasetLabel,
     name: item.name,
     size: item.file.size,
+    lastModified: item.file.lastModified,
+    type: item.file.type,
     startedAt: new Date().toISOString(),
   });
   if (checksums) startHash(item, upload);
@@ -255,7 +358,6 @@ async function start(item: UploadItem): Promise<void> {
     // it after the usual checks; no byte is sent again.
     item.hash?.stopFeeding();
     update(item, {
-      upload,
       resumed: true,
       fileKey: `${upload.bucket}/${upload.object_key}`,
       message: "Already in the storage: checking and recording it…",
@@ -265,38 +367,42 @@ async function start(item: UploadItem): Promise<void> {
   }
   let evaporate: Evaporate;
   try {
-    evaporate = await evaporateFor(upload);
+    evaporate = await newEvaporate(upload);
   } catch (err) {
+    if (!alive()) return pump();
     item.hash?.cancel();
     update(item, { status: "failed", message: `The uploader could not start: ${String(err)}` });
     return pump();
   }
+  if (!alive()) return pump();
   update(item, {
-    upload,
     evaporate,
     resumed: upload.resumed,
     fileKey: `${upload.bucket}/${upload.object_key}`,
     status: "uploading",
     message: upload.resumed ? "Resuming: checking which parts the storage already has…" : "Uploading…",
     lastProgressAt: Date.now(),
+    samples: [],
   });
+  const current = () => item.run === run;
   try {
     await evaporate.add({
       name: upload.object_key,
       file: item.file,
       contentType: upload.content_type || item.file.type || "application/octet-stream",
-      progress: (_fraction: number, stats: ProgressStats) => onProgress(item, stats),
-      paused: () => update(item, { status: "paused", message: "Paused", speed: 0, secondsLeft: -1 }),
+      progress: (_fraction: number, stats: ProgressStats) => {
+        if (current()) onProgress(item, stats);
+      },
       warn: (...message: unknown[]) => {
-        item.lastWarning = message.map(String).join(" ").trim();
+        if (current()) item.lastWarning = message.map(String).join(" ").trim();
       },
       error: (message: string) => {
-        item.lastWarning = message;
+        if (current()) item.lastWarning = message;
       },
       beforeSigner: (xhr: XMLHttpRequest) => {
         // readystatechange, not load: EvaporateJS rejects on readyState 4, before `load` would fire.
         xhr.addEventListener("readystatechange", () => {
-          if (xhr.readyState !== 4) return;
+          if (xhr.readyState !== 4 || !current()) return;
           if (xhr.status === 200) {
             item.signerTrouble = undefined;
           } else if (xhr.status === 401 || xhr.status === 403) {
@@ -304,7 +410,7 @@ async function start(item: UploadItem): Promise<void> {
             item.signerRefusal = problemDetail(xhr.responseText);
           } else if (xhr.status > 0) {
             // Not a refusal (a 503 while the database is down, …): EvaporateJS retries it with backoff;
-            // remembered only to explain a stall.
+            // remembered to say why the upload is waiting.
             const problem = problemFromBody(xhr.status, xhr.statusText, xhr.responseText);
             item.signerTrouble = describeProblem(problem, retryAfterOf(xhr));
           }
@@ -321,16 +427,16 @@ async function start(item: UploadItem): Promise<void> {
       signParams: {},
     });
   } catch (reason) {
-    if (!FINISHED.includes(item.status as UploadStatus)) {
-      item.hash?.cancel();
-      update(item, { status: "failed", message: describeFailure(item, reason), speed: 0 });
-      void api.post(`/api/uploads/${upload.id}/cancel`).catch(() => undefined);
-      forgetPending(fp);
+    if (current() && !FINISHED.includes(item.status)) {
+      // A refusal (signer 401/403, the S3 upload gone): the parts S3 holds stay there and the service keeps
+      // the upload, so Retry continues it; only Cancel aborts.
+      halt(item);
+      update(item, { status: "failed", message: `${describeFailure(item, reason)} Retry continues the upload.`, speed: 0 });
     }
     return pump();
   }
+  if (!current() || FINISHED.includes(item.status)) return pump();
   item.hash?.stopFeeding();
-  if (FINISHED.includes(item.status as UploadStatus)) return pump();
   await finish(item, upload, fp);
 }
 
@@ -354,9 +460,13 @@ function startHash(item: UploadItem, upload: Upload): FileHash {
       item.checksumReady = true;
     },
     (err: unknown) => {
-      if (item.hash !== hash || !["uploading", "pausing", "paused"].includes(item.status)) return;
+      if (item.hash !== hash || !["starting", "uploading", "pausing", "paused", "retrying"].includes(item.status)) return;
       const why = err instanceof Error ? err.message : String(err);
-      void stopUpload(item, "failed", `${why}; the upload was stopped. Add the file again to retry.`);
+      // The parts S3 holds stay: Retry (once the file is readable again) hashes it again and sends the rest.
+      if (!halt(item) && item.evaporate && item.fileKey) item.evaporate.pause(item.fileKey, { force: true }).catch(() => undefined);
+      item.run += 1;
+      update(item, { status: "failed", speed: 0, secondsLeft: -1, message: `${why}; the upload was stopped. Retry continues it.` });
+      pump();
     },
   );
   return hash;
@@ -470,89 +580,180 @@ function problemDetail(text: string): string {
   return text.slice(0, 200);
 }
 
+function refreshStored(item: UploadItem): void {
+  if (item.evaporate && item.fileKey && item.upload) {
+    item.stored = storedBytes(item.evaporate, item.fileKey, item.file.size, item.upload.part_size);
+  }
+}
+
 function onProgress(item: UploadItem, stats: ProgressStats): void {
   if (item.status !== "uploading") return;
   const now = Date.now();
-  const moved = stats.totalUploaded !== item.loaded;
+  // Progress is a new high-water mark: bytes counted and then taken back by a failed part are not.
+  const moved = stats.totalUploaded > item.peak;
+  refreshStored(item);
+  // The current speed: bytes over the last SPEED_WINDOW_MS (EvaporateJS's own is the average since the start).
+  const samples = [...item.samples, { at: now, loaded: stats.totalUploaded }].filter((s) => now - s.at <= SPEED_WINDOW_MS);
+  const first = samples[0];
+  const seconds = (now - first.at) / 1000;
+  const current = seconds >= 1 ? Math.max(0, (stats.totalUploaded - first.loaded) / seconds) : item.speed;
   update(item, {
     loaded: stats.totalUploaded,
-    speed: stats.speed,
-    secondsLeft: stats.secondsLeft,
+    samples,
+    speed: current,
+    secondsLeft: current > 0 ? Math.round((item.file.size - stats.totalUploaded) / current) : -1,
     lastProgressAt: moved ? now : item.lastProgressAt,
+    peak: Math.max(item.peak, stats.totalUploaded),
+    retries: moved ? 0 : item.retries,
     message: item.resumed && stats.totalUploaded > 0 ? "Uploading (resumed)…" : "Uploading…",
   });
 }
 
-function checkStalls(): void {
+/**
+ * Stops EvaporateJS sending without aborting the multipart upload: a forced pause aborts the parts in flight
+ * (they are sent again on resume) and keeps every part S3 has acknowledged. Returns false while EvaporateJS is
+ * still initiating or listing parts (nothing to keep yet; it retries those requests itself).
+ */
+function halt(item: UploadItem): boolean {
+  if (!item.evaporate || !item.fileKey || !hasParts(item.evaporate, item.fileKey)) return false;
+  item.evaporate.pause(item.fileKey, { force: true }).catch(() => undefined);
+  refreshStored(item);
+  item.loaded = item.peak = item.stored;
+  return true;
+}
+
+/** Continues a halted upload in place: only the parts S3 does not hold are sent. */
+function proceed(item: UploadItem): void {
+  if (!item.evaporate || !item.fileKey) {
+    update(item, { status: "queued", message: "Waiting…", retryAt: undefined });
+    return pump();
+  }
+  prepareResume(item.evaporate, item.fileKey);
+  update(item, {
+    status: "uploading",
+    message: "Uploading…",
+    retryAt: undefined,
+    lastProgressAt: Date.now(),
+    samples: [],
+    signerTrouble: undefined,
+  });
+  item.evaporate.resume(item.fileKey).catch((err: unknown) => update(item, { message: String(err) }));
+}
+
+/** Once a second: halt stalled uploads, resume the ones whose wait is over, count down the others. */
+function tick(): void {
   const limit = stallSeconds() * 1000;
   const now = Date.now();
   for (const item of items) {
     if (item.status === "uploading" && now - item.lastProgressAt > limit) {
-      const why = item.signerRefusal || item.signerTrouble || item.lastWarning;
-      const text =
-        `Stopped: no data reached the storage for ${stallSeconds()} s` +
-        (why ? ` (last problem: ${why})` : "") +
-        ". Check your connection and add the file again to retry.";
-      void stopUpload(item, "failed", text);
+      const why = troubleOf(item);
+      refreshStored(item);
+      if (item.stored < item.file.size && halt(item)) {
+        scheduleRetry(item, why);
+      } else if (item.message !== `${why} – still trying…`) {
+        // Initiating, listing parts or completing in S3: EvaporateJS repeats those requests by itself.
+        update(item, { message: `${why} – still trying…`, speed: 0, secondsLeft: -1 });
+      }
+    } else if (item.status === "retrying" && item.retryAt !== undefined) {
+      const left = Math.ceil((item.retryAt - now) / 1000);
+      if (left <= 0) {
+        if (item.evaporate) proceed(item);
+        else void start(item);
+      } else {
+        update(item, { message: `${item.lastWarning ?? "Connection lost"} – retrying in ${left} s${storedNote(item)}` });
+      }
     }
   }
   pump();
 }
 
-async function stopUpload(item: UploadItem, status: "failed" | "cancelled", message: string): Promise<void> {
-  const wasStarted = Boolean(item.upload);
+// Back online: retry at once rather than at the end of the wait.
+window.addEventListener("online", () => {
+  for (const item of items) if (item.status === "retrying") item.retryAt = Date.now();
+});
+
+/** Pauses at once: parts in flight are aborted (and sent again on resume); the row says what S3 holds. */
+export function pauseUpload(item: UploadItem): void {
+  if (item.status === "queued") {
+    update(item, { status: "paused", message: "Paused before it started" });
+  } else if (item.status === "retrying") {
+    update(item, { status: "paused", retryAt: undefined, message: `Paused – ${bytes(item.stored)} of ${bytes(item.file.size)} stored` });
+  } else if (item.status === "uploading" && halt(item)) {
+    update(item, {
+      status: "paused",
+      speed: 0,
+      secondsLeft: -1,
+      samples: [],
+      message: `Paused – ${bytes(item.stored)} of ${bytes(item.file.size)} stored`,
+    });
+  }
+  pump();
+}
+
+export function canPause(item: UploadItem): boolean {
+  if (item.status === "queued" || item.status === "retrying") return true;
+  return item.status === "uploading" && Boolean(item.evaporate && item.fileKey && hasParts(item.evaporate, item.fileKey));
+}
+
+export function resumeUpload(item: UploadItem): void {
+  if (item.status !== "paused") return;
+  item.retries = 0;
+  proceed(item);
+}
+
+/** Aborts the multipart upload (S3 discards its parts) and tells the service: the only way parts are lost. */
+export function cancelUpload(item: UploadItem): void {
+  if (FINISHED.includes(item.status)) return;
+  item.run += 1; // whatever the current attempt awaits, it comes back to a cancelled item
   item.hash?.cancel();
-  update(item, { status, message, speed: 0, secondsLeft: -1 });
+  update(item, { status: "cancelled", message: item.upload ? "Cancelled; nothing was stored." : "Cancelled", speed: 0, secondsLeft: -1, retryAt: undefined });
   if (item.evaporate && item.fileKey) {
     // Does not settle while S3 is unreachable (EvaporateJS retries): never await it.
     item.evaporate.cancel(item.fileKey).catch(() => undefined);
   }
-  if (wasStarted && item.upload) {
+  if (item.upload) {
     forgetUpload(item.upload.id);
-    await api.post(`/api/uploads/${item.upload.id}/cancel`).catch(() => undefined);
+    void api.post(`/api/uploads/${item.upload.id}/cancel`).catch(() => undefined);
   }
   pump();
 }
 
-export function pauseUpload(item: UploadItem): void {
-  if (item.status !== "uploading" || !item.evaporate || !item.fileKey) return;
-  update(item, { status: "pausing", message: "Pausing after the parts in flight…" });
-  item.evaporate.pause(item.fileKey).then(
-    () => update(item, { status: "paused", message: "Paused", speed: 0, secondsLeft: -1 }),
-    () => undefined,
-  );
-  pump();
+export function pauseAll(): void {
+  items.filter(canPause).forEach(pauseUpload);
 }
 
-export function resumeUpload(item: UploadItem): void {
-  if (item.status !== "paused" || !item.evaporate || !item.fileKey) return;
-  update(item, { status: "uploading", message: "Uploading…", lastProgressAt: Date.now() });
-  item.evaporate.resume(item.fileKey).catch((err: unknown) => update(item, { message: String(err) }));
+export function resumeAll(): void {
+  items.filter((i) => i.status === "paused").forEach(resumeUpload);
 }
 
-export function cancelUpload(item: UploadItem): void {
-  if (FINISHED.includes(item.status)) return;
-  if (item.status === "queued" || item.status === "starting") {
-    item.hash?.cancel();
-    update(item, { status: "cancelled", message: "Cancelled" });
-    pump();
-    return;
-  }
-  void stopUpload(item, "cancelled", "Cancelled; nothing was stored.");
+export function cancelAll(): void {
+  items.filter((i) => !FINISHED.includes(i.status)).forEach(cancelUpload);
 }
 
+/**
+ * Retry of a failed upload continues it: the service hands out the same pending upload, EvaporateJS lists the
+ * parts S3 holds and sends the rest. Failed at the completion, only the check is repeated. A cancelled upload
+ * starts again from the beginning (its parts were discarded).
+ */
 export function retryUpload(item: UploadItem): void {
   if (item.status !== "failed" && item.status !== "cancelled") return;
   if (item.status === "failed" && item.awaitingComplete && item.upload) {
     void finish(item, item.upload, fingerprint(item.file, item.name, item.datasetId));
     return;
   }
+  if (item.evaporate && item.fileKey) item.evaporate.pause(item.fileKey, { force: true }).catch(() => undefined);
+  item.hash?.cancel();
   update(item, {
     status: "queued",
     message: "Waiting…",
     loaded: 0,
+    peak: 0,
+    stored: 0,
     speed: 0,
     secondsLeft: -1,
+    retries: 0,
+    retryAt: undefined,
+    samples: [],
     upload: undefined,
     evaporate: undefined,
     fileKey: undefined,

@@ -12,9 +12,13 @@ export interface PendingRecord {
   uploadId: string;
   datasetId: string;
   datasetLabel: string;
+  /** The file's relative path as uploaded ("run1/a.bam"): also the name to pick again after a reload. */
   name: string;
   size: number;
   startedAt: string;
+  /** The local file's modification time (ms) and type: with name and size they say which file to pick again. */
+  lastModified?: number;
+  type?: string;
 }
 
 export function fingerprint(file: File, name: string, datasetId: string): string {
@@ -39,6 +43,26 @@ export function rememberPending(fp: string, record: PendingRecord): void {
 
 export function lookupPending(fp: string): PendingRecord | undefined {
   return read()[fp];
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+/**
+ * The unfinished upload a picked or dropped file continues, if any: same size and modification time, and the
+ * same relative path or (picked on its own, without its folder) the same file name. `skip` names uploads
+ * already running in this tab.
+ */
+export function matchPending(file: File, name: string, skip: string[] = []): [string, PendingRecord] | undefined {
+  const candidates = Object.entries(read()).filter(
+    ([, r]) =>
+      !skip.includes(r.uploadId) &&
+      r.size === file.size &&
+      r.lastModified === file.lastModified &&
+      (r.type === undefined || r.type === file.type),
+  );
+  return candidates.find(([, r]) => r.name === name) ?? candidates.find(([, r]) => baseName(r.name) === baseName(name));
 }
 
 export function forgetPending(fp: string): void {

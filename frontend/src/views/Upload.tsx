@@ -1,19 +1,25 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { api } from "../api/client";
+import type { components } from "../api/schema";
 import type { Dataset, Me } from "../api/types";
 import { Empty, Notice, ProgressBar, notify } from "../ui/components";
-import { bytes, duration, plural, speed } from "../ui/format";
+import { bytes, duration, plural, speed, when } from "../ui/format";
 import { useStore } from "../ui/hooks";
 import { filesFromDrop, filesFromList, type PickedFile } from "../upload/dropped";
 import {
   FINISHED,
   addFiles,
+  canPause,
+  cancelAll,
   cancelUpload,
   clearFinished,
   getItems,
   onUploadCompleted,
+  overall,
+  pauseAll,
   pauseUpload,
+  resumeAll,
   resumeUpload,
   retryUpload,
   subscribeUploads,
@@ -21,17 +27,37 @@ import {
 } from "../upload/manager";
 import { allPending, forgetPending, type PendingRecord } from "../upload/resume";
 
+type UploadLimits = components["schemas"]["UploadLimits"];
+
+/** "FASTQ, BAM, VCF … any type" or the service's allow-list, and the size limit: shown before anything is picked. */
+function LimitsNote(props: { limits: UploadLimits | null }) {
+  const { limits } = props;
+  if (!limits) return <span class="muted">FASTQ, BAM, VCF, h5ad, tables…</span>;
+  const types = limits.allowed_extensions.length
+    ? `Allowed types: ${limits.allowed_extensions.map((e) => `.${e}`).join(", ")}`
+    : "Any file type";
+  return (
+    <span class="muted" data-testid="upload-limits">
+      {types} · up to {bytes(limits.max_file_size)} per file
+    </span>
+  );
+}
+
 export function UploadView(props: { dataset: Dataset | null; datasets: Dataset[] | null; me: Me | null }) {
   const { dataset } = props;
   const items = useStore(subscribeUploads, getItems);
   const [dragging, setDragging] = useState(false);
   const [comment, setComment] = useState("");
   const [pending, setPending] = useState(allPending);
+  const [limits, setLimits] = useState<UploadLimits | null>(null);
   const fileInput = useRef<HTMLInputElement>(null);
   const folderInput = useRef<HTMLInputElement>(null);
 
   useEffect(() => onUploadCompleted(() => setPending(allPending())), []);
   useEffect(() => setPending(allPending()), [items.length]);
+  useEffect(() => {
+    api.get<UploadLimits>("/api/uploads/limits").then(setLimits, () => undefined);
+  }, []);
 
   const canUpload = Boolean(dataset?.permissions.upload);
   const refusal = !dataset
@@ -58,7 +84,7 @@ export function UploadView(props: { dataset: Dataset | null; datasets: Dataset[]
   }
 
   const stalePending = pending.filter(([, rec]) => !items.some((i) => i.upload?.id === rec.uploadId));
-  const totals = summarize(items);
+  const totals = overall(items);
 
   return (
     <div class="upload-page">
@@ -98,7 +124,7 @@ export function UploadView(props: { dataset: Dataset | null; datasets: Dataset[]
           <p>
             <strong>Drop files or folders here</strong>
             <br />
-            <span class="muted">FASTQ, BAM, VCF, h5ad, tables… any size</span>
+            <LimitsNote limits={limits} />
           </p>
           <div class="row">
             <button type="button" class="button primary" disabled={!canUpload} onClick={() => fileInput.current?.click()}>
@@ -147,10 +173,13 @@ export function UploadView(props: { dataset: Dataset | null; datasets: Dataset[]
       {stalePending.length > 0 && (
         <section class="panel" aria-labelledby="unfinished-title" data-testid="unfinished">
           <h2 id="unfinished-title">Unfinished uploads from an earlier visit</h2>
-          <p class="muted">Add the same file to the same dataset again and only the missing parts are sent.</p>
+          <p class="muted">
+            Pick or drop the same file again (here or on the Files view) and only the missing parts are sent: it is
+            recognised by its size and date, and goes to its dataset under its path.
+          </p>
           <ul class="unfinished">
             {stalePending.map(([fp, rec]) => (
-              <UnfinishedRow key={fp} fp={fp} rec={rec} onGone={() => setPending(allPending())} />
+              <UnfinishedRow key={fp} fp={fp} rec={rec} comment={comment.trim()} onGone={() => setPending(allPending())} />
             ))}
           </ul>
         </section>
@@ -163,19 +192,55 @@ export function UploadView(props: { dataset: Dataset | null; datasets: Dataset[]
             {items.length > 0 && (
               <span class="muted small">
                 {" "}
-                · {totals.done} of {items.length} done · {bytes(totals.loaded)} of {bytes(totals.total)}
+                · {totals.done} of {items.length} done
               </span>
             )}
           </h2>
-          <button
-            type="button"
-            class="button ghost small"
-            disabled={!items.some((i) => FINISHED.includes(i.status))}
-            onClick={clearFinished}
-          >
-            Clear finished
-          </button>
+          <div class="row">
+            <button type="button" class="button small" disabled={!items.some(canPause)} onClick={pauseAll}>
+              Pause all
+            </button>
+            <button
+              type="button"
+              class="button small"
+              disabled={!items.some((i) => i.status === "paused")}
+              onClick={resumeAll}
+            >
+              Resume all
+            </button>
+            <button
+              type="button"
+              class="button small danger-text"
+              disabled={totals.running === 0}
+              onClick={() => {
+                if (confirm(`Cancel ${plural(totals.running, "unfinished upload")}? The parts already stored are discarded.`)) cancelAll();
+              }}
+            >
+              Cancel all
+            </button>
+            <button
+              type="button"
+              class="button ghost small"
+              disabled={!items.some((i) => FINISHED.includes(i.status))}
+              onClick={clearFinished}
+            >
+              Clear finished
+            </button>
+          </div>
         </div>
+        {totals.running > 0 && (
+          <div class="overall" data-testid="overall">
+            <ProgressBar value={totals.size ? totals.loaded / totals.size : 0} label="All uploads" />
+            <div class="transfer-meta">
+              <span class="tabular">
+                {bytes(totals.loaded)} of {bytes(totals.size)}
+              </span>
+              <span class="tabular" title="Current speed">{totals.speed > 0 ? speed(totals.speed) : ""}</span>
+              <span class="tabular" title="Time left">{totals.secondsLeft >= 0 ? `${duration(totals.secondsLeft)} left` : ""}</span>
+              <span>{plural(totals.running, "upload")} running or waiting</span>
+            </div>
+          </div>
+        )}
         {items.length === 0 ? (
           <Empty title="Nothing queued yet">Files you add appear here with their progress, speed and time left.</Empty>
         ) : (
@@ -190,23 +255,13 @@ export function UploadView(props: { dataset: Dataset | null; datasets: Dataset[]
   );
 }
 
-function summarize(items: UploadItem[]) {
-  return items.reduce(
-    (acc, i) => ({
-      done: acc.done + (i.status === "done" ? 1 : 0),
-      loaded: acc.loaded + (i.status === "done" ? i.file.size : i.loaded),
-      total: acc.total + i.file.size,
-    }),
-    { done: 0, loaded: 0, total: 0 },
-  );
-}
-
 const STATUS_LABEL: Record<UploadItem["status"], string> = {
   queued: "Queued",
   starting: "Starting",
   uploading: "Uploading",
   pausing: "Pausing",
   paused: "Paused",
+  retrying: "Waiting to retry",
   completing: "Verifying",
   done: "Done",
   failed: "Failed",
@@ -215,8 +270,10 @@ const STATUS_LABEL: Record<UploadItem["status"], string> = {
 
 function TransferRow(props: { item: UploadItem }) {
   const { item } = props;
-  const fraction = item.file.size ? item.loaded / item.file.size : item.status === "done" ? 1 : 0;
-  const tone = item.status === "failed" ? "error" : item.status === "done" ? "success" : item.status === "paused" ? "paused" : "";
+  const shown = item.status === "paused" || item.status === "retrying" ? item.stored : Math.max(item.loaded, item.stored);
+  const fraction = item.file.size ? shown / item.file.size : item.status === "done" ? 1 : 0;
+  const tone =
+    item.status === "failed" ? "error" : item.status === "done" ? "success" : item.status === "paused" || item.status === "retrying" ? "paused" : "";
   const slash = item.name.lastIndexOf("/");
   return (
     <li class={`transfer ${item.status}`} data-testid="transfer" data-status={item.status} data-name={item.name}>
@@ -230,19 +287,23 @@ function TransferRow(props: { item: UploadItem }) {
         <div class="transfer-meta">
           <span class={`status-pill ${item.status}`}>{STATUS_LABEL[item.status]}</span>
           <span class="tabular">
-            {bytes(item.status === "done" ? item.file.size : item.loaded)} / {bytes(item.file.size)}
+            {bytes(item.status === "done" ? item.file.size : shown)} / {bytes(item.file.size)}
           </span>
-          <span class="tabular" title="Speed">{item.status === "uploading" ? speed(item.speed) : ""}</span>
+          <span class="tabular" title="Current speed">{item.status === "uploading" ? speed(item.speed) : ""}</span>
           <span class="tabular" title="Time left">
             {item.status === "uploading" && item.secondsLeft >= 0 ? `${duration(item.secondsLeft)} left` : ""}
           </span>
-          <span class="transfer-message" data-testid="transfer-message" role={item.status === "failed" ? "alert" : undefined}>
+          <span
+            class="transfer-message"
+            data-testid="transfer-message"
+            role={item.status === "failed" ? "alert" : item.status === "retrying" ? "status" : undefined}
+          >
             {item.message}
           </span>
         </div>
       </div>
       <div class="transfer-actions">
-        {item.status === "uploading" && (
+        {canPause(item) && (
           <button type="button" class="button small" onClick={() => pauseUpload(item)} aria-label={`Pause ${item.name}`}>
             Pause
           </button>
@@ -267,23 +328,59 @@ function TransferRow(props: { item: UploadItem }) {
   );
 }
 
-function UnfinishedRow(props: { fp: string; rec: PendingRecord; onGone: () => void }) {
+function UnfinishedRow(props: { fp: string; rec: PendingRecord; comment: string; onGone: () => void }) {
   const { rec } = props;
   const [busy, setBusy] = useState(false);
+  const picker = useRef<HTMLInputElement>(null);
   async function discard() {
     setBusy(true);
     await api.post(`/api/uploads/${rec.uploadId}/cancel`).catch(() => undefined);
     forgetPending(props.fp);
     props.onGone();
   }
+  function picked(list: FileList | null) {
+    const file = list?.[0];
+    if (!file) return;
+    if (file.size !== rec.size || (rec.lastModified !== undefined && file.lastModified !== rec.lastModified)) {
+      notify(
+        `${file.name} is not the file of this upload: it has ${bytes(file.size)}, modified ${when(new Date(file.lastModified).toISOString())}.`,
+        "error",
+      );
+      return;
+    }
+    // addFiles recognises the file (size, date, name) and continues this upload under its path and dataset.
+    addFiles([{ file, name: rec.name }], { id: rec.datasetId, label: rec.datasetLabel }, props.comment);
+    notify(`Continuing ${rec.name}.`);
+  }
+  const base = rec.name.slice(rec.name.lastIndexOf("/") + 1);
   return (
-    <li>
+    <li data-testid="unfinished-upload" data-name={rec.name}>
       <span class="transfer-name">
-        {rec.name} <span class="muted">· {bytes(rec.size)} · {rec.datasetLabel}</span>
+        {rec.name}{" "}
+        <span class="muted">
+          · {bytes(rec.size)}
+          {rec.lastModified !== undefined && <> · modified {when(new Date(rec.lastModified).toISOString())}</>} · into{" "}
+          {rec.datasetLabel}
+        </span>
       </span>
-      <button type="button" class="button small ghost" disabled={busy} onClick={discard}>
-        Discard
-      </button>
+      <span class="row">
+        <button type="button" class="button small" disabled={busy} onClick={() => picker.current?.click()}>
+          Choose {base} again…
+        </button>
+        <input
+          ref={picker}
+          type="file"
+          hidden
+          data-testid="unfinished-input"
+          onChange={(e) => {
+            picked(e.currentTarget.files);
+            e.currentTarget.value = "";
+          }}
+        />
+        <button type="button" class="button small ghost" disabled={busy} onClick={discard}>
+          Discard
+        </button>
+      </span>
     </li>
   );
 }
