@@ -89,6 +89,43 @@ async def test_main_screens_and_cancel(
     await page.unroute(late)
     assert len(objects_of(s3_client, live_server.bucket, lab.dataset["id"])) == 5
 
+    # The connection drops after the first part: the upload keeps what S3 holds and retries by itself.
+    s3_url = live_server.s3.url + "/"
+    outage: dict[str, Any] = {"blocked": False, "held": [], "stored": 0}
+
+    def to_s3(url: str) -> bool:
+        return url.startswith(s3_url) and (outage["blocked"] or ("partNumber=" in url and "partNumber=1&" not in url))
+
+    async def cut(route: Any) -> None:
+        if outage["blocked"]:
+            await route.abort("internetdisconnected")
+        else:
+            outage["held"].append(route)
+
+    def part_stored(response: Any) -> None:
+        if response.request.method == "PUT" and "partNumber=1&" in response.url and response.status == 200:
+            outage["stored"] += 1
+
+    await page.route(to_s3, cut)
+    page.on("response", part_stored)
+    await page.get_by_test_id("file-input").set_input_files(random_file(tmp_path, "tumour_RNA.bam", 48 * MIB))
+    for _ in range(900):
+        if outage["held"] and outage["stored"]:
+            break
+        await asyncio.sleep(0.1)
+    outage["blocked"] = True
+    for route in outage["held"]:
+        with contextlib.suppress(Exception):
+            await route.abort("internetdisconnected")
+    await page.evaluate(  # halted after 2 s without progress (the default is 30 s), retried after 4, 8 … s
+        "localStorage.setItem('omicsdm.stallSeconds', '2'); localStorage.setItem('omicsdm.retryBaseSeconds', '4')"
+    )
+    await transfer(page, "tumour_RNA.bam", "retrying").wait_for(timeout=30_000)
+    await page.get_by_text("16.0 MiB of 48.0 MiB stored").first.wait_for()
+    await shot(page, "upload-retrying", full_page=True)
+    await page.unroute(to_s3)
+    await transfer(page, "tumour_RNA.bam", "done").wait_for(timeout=90_000)
+
     await page.get_by_role("link", name="Files").click()
     await file_row(page, "run_2024_05/sample_B_R1.fastq.gz").wait_for()
     await shot(page, "files")
