@@ -175,8 +175,11 @@ async def page(
     # The joins are written in the order to run them (files by index, then row lookups). Left to
     # itself the planner searches every order of seven relations on each call, which took 2.5 ms
     # of a 3.6 ms page over a million versions; with the order fixed a page takes 1.4 ms.
-    await session.execute(FIXED_JOIN_ORDER)
-    rows = await session.execute(stmt.order_by(*order).limit(limit))
+    # Core execution (the session's connection, same transaction): plain column rows need none of the
+    # ORM result machinery, which was 9% of an overview page's CPU.
+    conn = await session.connection()
+    await conn.execute(FIXED_JOIN_ORDER)
+    rows = await conn.execute(stmt.order_by(*order).limit(limit))
     return [OverviewRow(*row) for row in rows.all()]
 
 
@@ -189,7 +192,7 @@ async def count(session: AsyncSession, flt: OverviewFilter, cap: int | None = No
     """Matching files, counted up to `cap + 1` (TOTAL_CAP + 1): a result above the cap means "more"."""
     cap = TOTAL_CAP if cap is None else cap
     matching = _where(select(literal(1)).select_from(File), flt).limit(cap + 1).subquery()
-    return int((await session.execute(select(func.count()).select_from(matching))).scalar_one())
+    return int((await (await session.connection()).execute(select(func.count()).select_from(matching))).scalar_one())
 
 
 async def user_ids_named(session: AsyncSession, username: str) -> list[uuid.UUID]:
