@@ -3,8 +3,11 @@ backoff, keeping every finished part; Pause is prompt and says what S3 holds; Pa
 while the upload is still starting stays cancelled.
 
 The stall time and the backoff base are shortened through localStorage (6 s and 1 s) so the tests take seconds.
-S3 is "blocked" by aborting the page's requests to the S3 endpoint at the network layer (Playwright routes), as
-a dropped Wi-Fi would; every request that does reach S3 is counted per part number.
+This module's app signs for a TCP proxy in front of SeaweedFS (tests/support/tcp_proxy.py) as the S3 address
+browsers use: the outage test cuts S3 only, at the proxy (connections refused and reset), while the page still
+reaches the service and the service still reaches S3; the proxy counts every request per part number. (Playwright
+routes on S3 made DevTools copy every 16 MiB body and froze the page under load; the proxy intercepts nothing in
+the browser.) The Pause all test holds parts with a Playwright route, opened before the parts are sent again.
 """
 
 from __future__ import annotations
@@ -12,17 +15,81 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import secrets
+import socket
+import threading
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import uvicorn
 
-from tests.e2e.conftest import Lab, LiveServer, choose_dataset, login, objects_of, random_file, transfer
+from omicsdm.app import create_app
+from omicsdm.embedded.seaweedfs import S3Endpoint
+from tests.conftest import make_settings
+from tests.e2e.conftest import (
+    Lab,
+    LiveServer,
+    _ensure_frontend_built,
+    choose_dataset,
+    login,
+    objects_of,
+    random_file,
+    transfer,
+)
+from tests.support.idp import LocalIdP
+from tests.support.tcp_proxy import Seen, TcpProxy
 
 pytestmark = pytest.mark.browser
 MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def s3_proxy(s3: S3Endpoint) -> Iterator[TcpProxy]:
+    upstream = urlsplit(s3.url)
+    proxy = TcpProxy(upstream.hostname or "127.0.0.1", upstream.port or 80).start()
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="module")
+def live_server(e2e_database_url: str, s3: S3Endpoint, idp: LocalIdP, s3_proxy: TcpProxy) -> Iterator[LiveServer]:
+    """This module's app: like the session's, but browsers reach S3 through `s3_proxy` (it signs for that
+    address); the service itself talks to SeaweedFS directly."""
+    _ensure_frontend_built()
+    bucket = f"omicsdm-e2e-{secrets.token_hex(4)}"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = make_settings(
+        e2e_database_url,
+        s3,
+        idp,
+        bucket,
+        dev_mode=True,
+        public_url=url,
+        cors_origins=[url],
+        s3={"public_url": s3_proxy.url},
+    )
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-server-proxied", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.05)
+    try:
+        yield LiveServer(url=url, s3=S3Endpoint(s3_proxy.url, s3.region, s3.access_key, s3.secret_key), bucket=bucket)
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
 
 
 def part_of(url: str) -> tuple[str, int] | None:
@@ -130,52 +197,70 @@ def versions_of(live_server: LiveServer, lab: Lab) -> list[dict[str, Any]]:
         return list(answer.json()["items"])
 
 
-async def test_connection_lost_longer_than_the_stall_resumes_the_same_upload_without_resending_parts(
-    page: Any, context: Any, lab: Lab, live_server: LiveServer, s3_client: Any, tmp_path: Path
+def part_put(seen: Seen) -> bool:
+    return seen.method == "PUT" and "partNumber" in seen.query
+
+
+async def test_s3_unreachable_longer_than_the_stall_resumes_the_same_upload_without_resending_parts(
+    page: Any, lab: Lab, live_server: LiveServer, s3_proxy: TcpProxy, s3_client: Any, tmp_path: Path
 ) -> None:
     source = random_file(tmp_path, "run7.bam", 64 * MIB)  # 4 parts of the service's 16 MiB
     await login(page, lab.user, [lab.group])
     await choose_dataset(page, lab)
     await open_upload(page)
-    gate = S3Gate(live_server.s3.url)
-    gate.hold = lambda part: part >= 3  # parts 1 and 2 finish, then the connection drops
-    await gate.install(page)
+    await fast_retries(page)  # halted after 6 s without progress, retried after 1, 2, 4 … s
+    first = len(s3_proxy.requests)
+    s3_proxy.hold_when(lambda seen: part_put(seen) and int(seen.query["partNumber"]) >= 3)  # a slow uplink
 
     async with page.expect_response(lambda r: r.url.endswith("/api/uploads") and r.request.method == "POST") as started:
         await page.get_by_test_id("file-input").set_input_files(source)
     upload = await (await started.value).json()
-    await until(lambda: gate.parts_stored() == {1, 2} and len(gate.held) >= 1, 60, "parts 1 and 2", gate)
 
-    # The connection drops: S3 (and the service) cannot be reached. The browser's own offline mode rather than
-    # aborting each request in a Playwright route: a route makes DevTools copy every 16 MiB retry body, which
-    # froze the renderer for seconds per retry on a loaded machine.
-    await context.set_offline(True)
-    await gate.open(page)
-    await fast_retries(page)  # from now on: halted after 6 s without progress, retried after 1, 2, 4 … s
+    def puts() -> list[Seen]:
+        return [s for s in s3_proxy.seen()[first:] if part_put(s)]
+
+    def stored_parts() -> set[int]:
+        ids = {s.query["uploadId"] for s in puts()}
+        if len(ids) != 1:
+            return set()
+        answer = s3_client.list_parts(Bucket=live_server.bucket, Key=upload["object_key"], UploadId=ids.pop())
+        return {p["PartNumber"] for p in answer.get("Parts", [])}
+
+    def trail() -> str:
+        return " ".join(f"{s.method} {s.query.get('partNumber', '-')}{'' if s.complete else '…'}" for s in puts())
+
+    for _ in range(600):
+        if stored_parts() == {1, 2} and any(int(s.query["partNumber"]) >= 3 for s in puts()):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"parts 1 and 2 were not stored: {trail()}")
+
+    # S3 becomes unreachable, for the browser only: the proxy refuses and resets its connections. The page still
+    # reaches the service, and the service still reaches S3.
+    s3_proxy.cut()
     row = transfer(page, "run7.bam")
-    await transfer(page, "run7.bam", "retrying").wait_for(timeout=20_000)
+    await transfer(page, "run7.bam", "retrying").wait_for(timeout=30_000)
     message = await row.get_by_test_id("transfer-message").inner_text()
     assert "retrying in" in message and "32.0 MiB of 64.0 MiB stored" in message, message
     assert "32.0 MiB / 64.0 MiB" in await row.inner_text(), "the row shows what S3 holds"
-    # Longer than the stall time again: the first retry fails too, the wait grows.
-    await asyncio.sleep(5)
+    with live_server.api(lab.user_token) as api:
+        assert api.get("/api/uploads", params={"state": "pending"}).status_code == 200, "only S3 is blocked"
+    await asyncio.sleep(7)  # longer than the stall time again: the retries fail too, the wait grows
     assert await row.get_attribute("data-status") in ("retrying", "uploading")
+    assert stored_parts() == {1, 2}
 
-    await context.set_offline(False)
+    s3_proxy.release()
+    s3_proxy.restore()
     await transfer(page, "run7.bam", "done").wait_for(timeout=90_000)
 
-    s3_upload_ids = {u for (u, _) in gate.issued}
-    assert len(s3_upload_ids) == 1, "the same S3 multipart upload went on"
-    s3_upload_id = next(iter(s3_upload_ids))
-    events = " ".join(gate.events)
-    assert gate.parts_stored() == {1, 2, 3, 4}, events
-    # The parts S3 held when the connection dropped were never sent again. (A part in flight when the upload is
-    # halted is aborted and sent again, as the issue allows: on a loaded machine DevTools can freeze the page
-    # long enough for a part S3 was still receiving to be aborted after all its bytes left.)
-    assert gate.issued[(s3_upload_id, 1)] == 1 and gate.issued[(s3_upload_id, 2)] == 1, events
-    assert gate.stored[(s3_upload_id, 1)] == 1 and gate.stored[(s3_upload_id, 2)] == 1, events
-    assert gate.issued[(s3_upload_id, 3)] >= 2, "part 3 was tried again after the connection came back"
-    assert "DELETE" not in gate.methods, "nothing aborted the multipart upload"
+    seen = s3_proxy.seen()[first:]
+    assert len({s.query["uploadId"] for s in puts()}) == 1, "the same S3 multipart upload went on"
+    sent = Counter(int(s.query["partNumber"]) for s in puts())
+    assert sent[1] == 1 and sent[2] == 1, f"a stored part was sent again: {trail()}"
+    assert sent[3] >= 2 and sent[4] >= 1, f"part 3 was sent again once S3 was back: {trail()}"
+    assert {3, 4} <= {int(s.query["partNumber"]) for s in puts() if s.complete}, trail()
+    assert not [s for s in seen if s.method == "DELETE"], "nothing aborted the multipart upload"
 
     files = versions_of(live_server, lab)
     assert [(f["name"], f["version"]) for f in files] == [("run7.bam", 1)]
