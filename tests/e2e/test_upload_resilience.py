@@ -56,6 +56,14 @@ def s3_proxy(s3: S3Endpoint) -> Iterator[TcpProxy]:
     proxy.close()
 
 
+@pytest.fixture(autouse=True)
+def s3_reachable(s3_proxy: TcpProxy) -> Iterator[None]:
+    """Each test starts and ends with S3 reachable through the proxy, nothing held (a failed test may not)."""
+    yield
+    s3_proxy.release()
+    s3_proxy.restore()
+
+
 @pytest.fixture(scope="module")
 def live_server(e2e_database_url: str, s3: S3Endpoint, idp: LocalIdP, s3_proxy: TcpProxy) -> Iterator[LiveServer]:
     """This module's app: like the session's, but browsers reach S3 through `s3_proxy` (it signs for that

@@ -9,7 +9,10 @@
 //   alongside the resumed upload's own send of it), and a retry timer scheduled before the pause sends a part
 //   again while the resumed upload already sends it: a part request now leaves only while its file is not
 //   paused, and never while the same part is in flight;
-// - a part aborted by a pause keeps its cached canonical request (old x-amz-date): it is dropped before each send;
+// - a part keeps its cached canonical request (with its old x-amz-date) when it is aborted by a pause, or when
+//   a second attempt (a retry timer, a resume) authorizes while the first is still being signed: the signer
+//   refuses a request whose x-amz-date is not the string-to-sign's date. Each authorization (each new
+//   x-amz-date) now computes its canonical request anew;
 // - parts are started in a promise chain (`lastPartSatisfied`) whose link for an aborted part never resolves,
 //   and the instance's count of busy slots drifts: both are reset before a resume (one instance per file).
 const EVAPORATING = 2;
@@ -25,6 +28,7 @@ interface S3Part {
 
 interface PartRequest {
   part: S3Part;
+  authorize(): Promise<unknown>;
   signer?: { _cr?: string };
   inFlight?: boolean;
   fileUpload: FileUpload;
@@ -57,6 +61,12 @@ function patchPartRequests(upload: FileUpload): void {
   const proto = Object.getPrototypeOf(request) as PartRequest;
   const send = proto.send;
   const sendRequestToAWS = proto.sendRequestToAWS;
+  const authorize = proto.authorize;
+  proto.authorize = function (this: PartRequest) {
+    // authorize() stamps a new x-amz-date; a canonical request cached by an earlier attempt still has the old one.
+    if (this.signer) this.signer._cr = undefined;
+    return authorize.call(this);
+  };
   proto.send = function (this: PartRequest) {
     if (this.part.status === EVAPORATING) return undefined; // already on its way (a stale retry timer)
     // The canonical request is cached per part and dropped only on errors seen while not paused: a part aborted
