@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -64,6 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 link_tokens=LinkTokens(settings.secret_key.get_secret_value()),
                 signer=Signer(settings, tokens, storage, sessionmaker, SignerCache()),
             )
+            # Everything loaded so far (modules, ORM models, routes, clients) lives as long as
+            # the process. Left in the collector's oldest generation, each full collection walked all of
+            # it: 150 ms of CPU every few dozen requests, 4 ms a request on average (overview pages).
+            # Frozen, a collection walks only what requests allocate. Collect first: freeze no garbage.
+            gc.collect()
+            gc.freeze()
             yield
 
     app = FastAPI(
