@@ -297,6 +297,11 @@ async def test_database_outage_while_requests_run(setup: Setup, private_pg: Priv
     one_shots.requests[prepared.bind_label] = prepared.sign_bind
 
     async def while_down() -> None:
+        # A login token's principal is reused for PRINCIPAL_CACHE_SECONDS (auth/principal.py), longer than
+        # this outage: forget it, so that /api/auth/me (JWT) must read the database like the first request
+        # after the cache expires would. Nothing is cached meanwhile: only a resolution the database
+        # answered is kept.
+        s.app.state.omicsdm.verifier.principals.clear()
         one_shots.phase = "down"
         await one_shots.round()
 

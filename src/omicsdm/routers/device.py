@@ -64,7 +64,7 @@ async def token(session: Session, body: DeviceTokenRequest) -> Response:
     "/requests/{user_code}",
     operation_id="getDeviceRequest",
     summary="The machine asking to log in",
-    responses={404: {"model": Problem}},
+    responses={403: {"model": Problem}, 404: {"model": Problem}},
 )
 async def describe(session: Session, user: CurrentUser, user_code: UserCode) -> DeviceRequestOut:
     """What the approval page shows: program, host name, address and time of the request."""
