@@ -123,3 +123,12 @@ def test_a_cached_principal_never_outlives_its_token_or_the_ttl() -> None:
     short = PrincipalCache(ttl=0)
     short.put("live", principal(), time.time() + 3600)
     assert short.get("live") is None
+
+
+def test_cli_says_more_than_when_the_total_is_capped() -> None:
+    from omicsdm.cli.client_commands import _of
+    from omicsdm.client.models import FilePage
+
+    page = FilePage.model_validate({"items": [], "total": 10_000, "total_capped": True})
+    assert _of(page.total or 0, page.total_capped) == "more than 10,000"
+    assert _of(42, FilePage.model_validate({"items": [], "total": 42}).total_capped) == "42"

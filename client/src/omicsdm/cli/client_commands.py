@@ -386,13 +386,17 @@ AllOpt = Annotated[bool, typer.Option("--all", help="Every matching file (ignore
 
 async def _collect(
     fetch: Callable[[str | None, int], Coroutine[Any, Any, FilePage]], limit: int, all_: bool
-) -> tuple[list[FileRow], int | None]:
+) -> tuple[list[FileRow], int | None, bool]:
     page = await fetch(None, 1000 if all_ else min(limit, 1000))
-    rows, total = list(page.items), page.total
+    rows, total, capped = list(page.items), page.total, page.total_capped
     while page.next_cursor and (all_ or len(rows) < limit):
         page = await fetch(page.next_cursor, 1000 if all_ else min(limit - len(rows), 1000))
         rows.extend(page.items)
-    return rows, total
+    return rows, total, capped
+
+
+def _of(total: int, capped: bool) -> str:
+    return f"more than {total:,}" if capped else str(total)
 
 
 def _by_name(rows: list[FileRow], sort: str) -> list[FileRow]:
@@ -440,13 +444,13 @@ def ls(
     async def main() -> int:
         async with _client() as api:
             query = replace(await _file_query(api, dataset, project, name, ext, submitter, since, until)(), sort=sort)
-            rows, total = await _collect(lambda c, n: api.list_files(query, cursor=c, limit=n), limit, all_)
+            rows, total, capped = await _collect(lambda c, n: api.list_files(query, cursor=c, limit=n), limit, all_)
         if not rows and not as_json:
             err.print("no files match")
             return 0
         _print_files(_by_name(rows, sort), choose(out, as_json=as_json, tsv=tsv), wide)
         if total is not None and total > len(rows):
-            err.print(f"{len(rows)} of {total} files shown; use --all or --limit")
+            err.print(f"{len(rows)} of {_of(total, capped)} files shown; use --all or --limit")
         return 0
 
     _run(main)
@@ -468,13 +472,13 @@ def trash(
     async def main() -> int:
         async with _client() as api:
             query = replace(await _file_query(api, dataset, project, name, None, None, None, None)(), sort=sort)
-            rows, total = await _collect(lambda c, n: api.list_trash(query, cursor=c, limit=n), limit, all_)
+            rows, total, capped = await _collect(lambda c, n: api.list_trash(query, cursor=c, limit=n), limit, all_)
         if not rows and not as_json:
             err.print("the trash is empty" if not (dataset or project or name) else "no deleted files match")
             return 0
         _print_files(_by_name(rows, sort), choose(out, as_json=as_json, tsv=tsv), wide, deleted=True)
         if total is not None and total > len(rows):
-            err.print(f"{len(rows)} of {total} deleted files shown; use --all or --limit")
+            err.print(f"{len(rows)} of {_of(total, capped)} deleted files shown; use --all or --limit")
         return 0
 
     _run(main)

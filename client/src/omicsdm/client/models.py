@@ -159,6 +159,7 @@ class FilePage(Model):
     items: list[FileRow]
     next_cursor: str | None = None
     total: int | None = None
+    total_capped: bool = False  # the service stops counting at `total`: there are more
 
 
 class DownloadLink(Model):
