@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +69,9 @@ class LocalIdP:
             "iat": now,
             "nbf": now,
             "exp": now + lifetime,
+            # Each token is new, as an IdP's are: the service reuses a token's principal for a few seconds
+            # (auth/principal.py), and tests truncate the users between them.
+            "jti": secrets.token_hex(8),
         }
         claims.update(overrides)
         signing_key = key or self.keys[0]
