@@ -35,7 +35,7 @@ PATTERN_MESSAGES: dict[str, str] = {
     NAME: "must contain a visible character and no NUL (U+0000) characters",
 }
 VersionNumber = Annotated[int, Field(ge=1, le=INT32_MAX)]
-ByteCount = Annotated[int, Field(ge=0, le=INT64_MAX)]
+ByteCount = Annotated[int, Field(ge=0, le=INT64_MAX, strict=True)]  # JSON bodies only: false or 1.0 is not a size
 
 
 _NUMBER = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*")
