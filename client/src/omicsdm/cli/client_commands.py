@@ -407,6 +407,28 @@ def _by_name(rows: list[FileRow], sort: str) -> list[FileRow]:
     return ordered[::-1] if sort.startswith("-") else ordered
 
 
+def _show_files(
+    found: tuple[list[FileRow], int | None, bool],
+    sort: str,
+    as_json: bool,
+    tsv: bool,
+    wide: bool,
+    *,
+    none: str,
+    what: str,
+    deleted: bool = False,
+) -> int:
+    """What `ls` and `trash` print: the rows (or `none`), and how many more there are."""
+    rows, total, capped = found
+    if not rows and not as_json:
+        err.print(none)
+        return 0
+    _print_files(_by_name(rows, sort), choose(out, as_json=as_json, tsv=tsv), wide, deleted=deleted)
+    if total is not None and total > len(rows):
+        err.print(f"{len(rows)} of {_of(total, capped)} {what} shown; use --all or --limit")
+    return 0
+
+
 def _print_files(rows: list[FileRow], fmt: Format, wide: bool, *, deleted: bool = False) -> None:
     columns = [Column("id", "id"), Column("project/dataset", "text"), Column("name", "text"), Column("v")]
     columns += [Column("size"), Column("deleted by" if deleted else "submitter")]
@@ -444,14 +466,8 @@ def ls(
     async def main() -> int:
         async with _client() as api:
             query = replace(await _file_query(api, dataset, project, name, ext, submitter, since, until)(), sort=sort)
-            rows, total, capped = await _collect(lambda c, n: api.list_files(query, cursor=c, limit=n), limit, all_)
-        if not rows and not as_json:
-            err.print("no files match")
-            return 0
-        _print_files(_by_name(rows, sort), choose(out, as_json=as_json, tsv=tsv), wide)
-        if total is not None and total > len(rows):
-            err.print(f"{len(rows)} of {_of(total, capped)} files shown; use --all or --limit")
-        return 0
+            found = await _collect(lambda c, n: api.list_files(query, cursor=c, limit=n), limit, all_)
+        return _show_files(found, sort, as_json, tsv, wide, none="no files match", what="files")
 
     _run(main)
 
@@ -472,14 +488,9 @@ def trash(
     async def main() -> int:
         async with _client() as api:
             query = replace(await _file_query(api, dataset, project, name, None, None, None, None)(), sort=sort)
-            rows, total, capped = await _collect(lambda c, n: api.list_trash(query, cursor=c, limit=n), limit, all_)
-        if not rows and not as_json:
-            err.print("the trash is empty" if not (dataset or project or name) else "no deleted files match")
-            return 0
-        _print_files(_by_name(rows, sort), choose(out, as_json=as_json, tsv=tsv), wide, deleted=True)
-        if total is not None and total > len(rows):
-            err.print(f"{len(rows)} of {_of(total, capped)} deleted files shown; use --all or --limit")
-        return 0
+            found = await _collect(lambda c, n: api.list_trash(query, cursor=c, limit=n), limit, all_)
+        none = "the trash is empty" if not (dataset or project or name) else "no deleted files match"
+        return _show_files(found, sort, as_json, tsv, wide, none=none, what="deleted files", deleted=True)
 
     _run(main)
 

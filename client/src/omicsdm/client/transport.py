@@ -45,6 +45,11 @@ class TransportError(Exception):
     """The connection failed, stalled or carried something that is not HTTP; the request may be retried."""
 
 
+def library_failure(exc: BaseException) -> TransportError:
+    """A library's connection error as the one error every transport raises (`raise library_failure(e) from e`)."""
+    return TransportError(f"{type(exc).__name__}: {exc or 'no detail'}")
+
+
 class ClosedBeforeAnswer(TransportError):
     """The server closed the connection before sending any byte of an answer (e.g. an idle keep-alive
     connection it had just timed out): safe to send an idempotent request again."""

@@ -12,9 +12,9 @@ from omicsdm.client.transport import (
     ClosedBeforeAnswer,
     Stream,
     Supply,
-    TransportError,
     TransportOptions,
     copy_into,
+    library_failure,
     ssl_context,
 )
 
@@ -66,11 +66,11 @@ class AiohttpTransport(BaseTransport):
         except aiohttp.ServerDisconnectedError as exc:
             raise ClosedBeforeAnswer(f"connection closed by the server: {exc}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
+            raise library_failure(exc) from exc
         try:
             yield _AiohttpStream(response)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
+            raise library_failure(exc) from exc
         finally:
             response.release()
 
@@ -85,11 +85,11 @@ class _AiohttpStream:
         try:
             return await self._response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
+            raise library_failure(exc) from exc
 
     async def chunks(self, supply: Supply) -> AsyncIterator[tuple[memoryview, int]]:
         try:
             async for piece in copy_into(self._response.content.iter_any(), supply):
                 yield piece
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
+            raise library_failure(exc) from exc

@@ -15,6 +15,7 @@ from omicsdm.client.transport import (
     TransportError,
     TransportOptions,
     copy_into,
+    library_failure,
     ssl_context,
 )
 
@@ -49,11 +50,11 @@ class HttpxTransport(BaseTransport):
                 raise ClosedBeforeAnswer(f"connection closed by the server: {exc}") from exc
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         except httpx.TransportError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
+            raise library_failure(exc) from exc
         try:
             yield _HttpxStream(response)
         except httpx.TransportError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
+            raise library_failure(exc) from exc
         finally:
             await response.aclose()
 
@@ -68,11 +69,11 @@ class _HttpxStream:
         try:
             return await self._response.aread()
         except httpx.TransportError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
+            raise library_failure(exc) from exc
 
     async def chunks(self, supply: Supply) -> AsyncIterator[tuple[memoryview, int]]:
         try:
             async for piece in copy_into(self._response.aiter_raw(), supply):
                 yield piece
         except httpx.TransportError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
+            raise library_failure(exc) from exc
