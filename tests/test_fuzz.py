@@ -154,6 +154,16 @@ def digest(output: str, width: int = 400) -> str:
     return "\n".join(kept)
 
 
+def only_the_cpython_ast_bug(output: str) -> bool:
+    """The run's only problem is schemathesis' own runtime error from CPython's AST recursion-depth bug."""
+    return (
+        "AST constructor recursion depth mismatch" in output
+        and "Runtime Error: 1" in output
+        and "Failures:" not in output
+        and "Errors:" in output
+    )
+
+
 async def _schemathesis(live: LiveApp, token: str, report_dir: Path) -> tuple[int, str, float]:
     args = [
         "run",
@@ -207,5 +217,19 @@ async def test_no_server_error_and_no_spec_violation(
     }[role]
     report_dir = artifacts_dir / f"fuzz-{role}"
     code, output, took = await _schemathesis(live, token, report_dir)
+    if code != 0 and only_the_cpython_ast_bug(output):
+        # CPython 3.11's ast.parse can raise a spurious SystemError in a threaded program (python/cpython#106905,
+        # fixed in 3.12); Hypothesis parses schemathesis' source with it to describe a filter. It is the fuzzer
+        # failing, not the service, and the same seed runs clean again: run once more and keep both outputs.
+        (report_dir / "output-cpython-106905.txt").write_text(output)
+        code, output, took = await _schemathesis(live, token, report_dir)
     (report_dir / "output.txt").write_text(output)
     assert code == 0, f"schemathesis as {role} ({took:.0f} s) exited {code}:\n{digest(output)}"
+
+
+def test_only_the_cpython_ast_bug_is_run_again() -> None:
+    runtime = "🚫 Coverage\nRuntime Error\nAST constructor recursion depth mismatch (before=66, after=102)\n"
+    assert only_the_cpython_ast_bug(runtime + "Errors:\n  🚫 Runtime Error: 1\n")
+    assert not only_the_cpython_ast_bug(runtime + "Failures:\n  ❌ ST202: 1\nErrors:\n  🚫 Runtime Error: 1\n")
+    assert not only_the_cpython_ast_bug(runtime + "Errors:\n  🚫 Runtime Error: 2\n")
+    assert not only_the_cpython_ast_bug("Failures:\n  ❌ Server error: 1\n")

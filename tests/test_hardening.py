@@ -50,6 +50,41 @@ async def test_integers_beyond_their_column_are_422(client: httpx.AsyncClient, w
     assert_problem(await client.post("/api/uploads", json=start, headers=world.alice.headers), 422)
 
 
+@pytest.mark.parametrize(
+    ("size", "accepted"),
+    [
+        (438, True),
+        (438.0, True),
+        (0, True),
+        (False, False),
+        (True, False),
+        ("438", False),
+        (438.5, False),
+        (None, False),
+    ],
+)
+def test_upload_size_is_a_json_integer(size: Any, accepted: bool) -> None:
+    # JSON Schema's integer includes 438.0; a boolean, a string or a fraction is no size ({"size": false} once was 0).
+    from pydantic import TypeAdapter, ValidationError
+
+    from omicsdm.schemas.common import ByteCount
+
+    adapter = TypeAdapter(ByteCount)
+    if accepted:
+        for value in (adapter.validate_python(size), adapter.validate_json(json.dumps(size))):
+            assert value == int(size) and type(value) is int
+    else:
+        for validate, raw in ((adapter.validate_python, size), (adapter.validate_json, json.dumps(size))):
+            with pytest.raises(ValidationError):
+                validate(raw)
+
+
+async def test_boolean_upload_size_is_422(client: httpx.AsyncClient, world: World) -> None:
+    start = {"dataset_id": world.dataset["id"], "name": "bool-size.bin", "size": False}
+    body = assert_problem(await client.post("/api/uploads", json=start, headers=world.alice.headers), 422)
+    assert body["errors"][0]["loc"] == ["body", "size"]
+
+
 @pytest.mark.parametrize("field", ["name", "extension", "submitter", "annotation", "sort", "cursor"])
 async def test_nul_in_query_filters_is_422(client: httpx.AsyncClient, world: World, field: str) -> None:
     value = "a\x00b" if field != "annotation" else "k=a\x00b"

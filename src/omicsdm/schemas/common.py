@@ -35,7 +35,19 @@ PATTERN_MESSAGES: dict[str, str] = {
     NAME: "must contain a visible character and no NUL (U+0000) characters",
 }
 VersionNumber = Annotated[int, Field(ge=1, le=INT32_MAX)]
-ByteCount = Annotated[int, Field(ge=0, le=INT64_MAX, strict=True)]  # JSON bodies only: false or 1.0 is not a size
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON Schema integer: 438 and 438.0 (the same number in JSON), never false, "438" or 438.5."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("must be a whole number")
+    return int(value)
+
+
+# JSON bodies only (a query parameter arrives as a string): {"size": false} once started a 0-byte upload.
+ByteCount = Annotated[int, Field(ge=0, le=INT64_MAX), BeforeValidator(_json_integer)]
 
 
 _NUMBER = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*")
