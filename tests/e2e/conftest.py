@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -28,6 +29,7 @@ from omicsdm.app import create_app
 from omicsdm.embedded.seaweedfs import S3Endpoint
 from tests.conftest import fresh_database, make_settings
 from tests.support.idp import LocalIdP
+from tests.support.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
@@ -79,19 +81,20 @@ async def e2e_database_url(server_url: str) -> AsyncIterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
-def live_server(e2e_database_url: str, s3: S3Endpoint, idp: LocalIdP) -> Iterator[LiveServer]:
+@contextlib.contextmanager
+def serve_app(database_url: str, endpoint: S3Endpoint, idp: LocalIdP, **settings: Any) -> Iterator[LiveServer]:
+    """The app (dev mode, its own bucket) served by uvicorn in a thread on a loopback port."""
     _ensure_frontend_built()
-    database_url = e2e_database_url
     bucket = f"omicsdm-e2e-{secrets.token_hex(4)}"  # its own CORS rule: other apps re-provision the shared bucket
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    settings = make_settings(database_url, s3, idp, bucket, dev_mode=True, public_url=url, cors_origins=[url])
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
+    config = make_settings(
+        database_url, endpoint, idp, bucket, dev_mode=True, public_url=url, cors_origins=[url], **settings
+    )
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning", lifespan="on", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -100,11 +103,36 @@ def live_server(e2e_database_url: str, s3: S3Endpoint, idp: LocalIdP) -> Iterato
             raise RuntimeError("the live server did not start")
         time.sleep(0.05)
     try:
-        yield LiveServer(url=url, s3=s3, bucket=bucket)
+        yield LiveServer(url=url, s3=endpoint, bucket=bucket)
     finally:
         server.should_exit = True
         thread.join(15)
         sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(e2e_database_url: str, s3: S3Endpoint, idp: LocalIdP) -> Iterator[LiveServer]:
+    with serve_app(e2e_database_url, s3, idp) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def s3_proxy(s3: S3Endpoint) -> Iterator[TcpProxy]:
+    """A TCP proxy in front of SeaweedFS that a test can cut, hold requests at, and read requests from."""
+    upstream = urlsplit(s3.url)
+    proxy = TcpProxy(upstream.hostname or "127.0.0.1", upstream.port or 80).start()
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="module")
+def proxied_server(e2e_database_url: str, s3: S3Endpoint, idp: LocalIdP, s3_proxy: TcpProxy) -> Iterator[LiveServer]:
+    """A module's app whose browsers reach S3 through `s3_proxy` (it signs for that address); the service itself
+    talks to SeaweedFS directly. A module uses it as its `live_server`."""
+    with serve_app(e2e_database_url, s3, idp, s3={"public_url": s3_proxy.url}) as server:
+        yield LiveServer(
+            url=server.url, s3=S3Endpoint(s3_proxy.url, s3.region, s3.access_key, s3.secret_key), bucket=server.bucket
+        )
 
 
 @dataclass
@@ -219,9 +247,9 @@ async def page(context: Any) -> AsyncIterator[Any]:
     assert not violations, f"the page broke its Content-Security-Policy: {violations}"
 
 
-async def login(page: Any, username: str, groups: list[str]) -> None:
-    """Through the dev login form, as a person would."""
-    await page.goto("/")
+async def login(page: Any, username: str, groups: list[str], url: str = "/") -> None:
+    """Through the dev login form, as a person would (`url`: the app's, for a page without a base URL)."""
+    await page.goto(url)
     await page.get_by_label("User name").fill(username)
     await page.get_by_label("Groups").fill(", ".join(groups))
     await page.get_by_role("button", name="Sign in (dev)").click()

@@ -15,45 +15,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import secrets
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 
-from omicsdm.app import create_app
-from omicsdm.embedded.seaweedfs import S3Endpoint
-from tests.conftest import make_settings
 from tests.e2e.conftest import (
     Lab,
     LiveServer,
-    _ensure_frontend_built,
     choose_dataset,
     login,
     objects_of,
     random_file,
     transfer,
 )
-from tests.support.idp import LocalIdP
 from tests.support.tcp_proxy import Seen, TcpProxy
 
 pytestmark = pytest.mark.browser
 MIB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def s3_proxy(s3: S3Endpoint) -> Iterator[TcpProxy]:
-    upstream = urlsplit(s3.url)
-    proxy = TcpProxy(upstream.hostname or "127.0.0.1", upstream.port or 80).start()
-    yield proxy
-    proxy.close()
 
 
 @pytest.fixture(autouse=True)
@@ -65,39 +46,9 @@ def s3_reachable(s3_proxy: TcpProxy) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def live_server(e2e_database_url: str, s3: S3Endpoint, idp: LocalIdP, s3_proxy: TcpProxy) -> Iterator[LiveServer]:
-    """This module's app: like the session's, but browsers reach S3 through `s3_proxy` (it signs for that
-    address); the service itself talks to SeaweedFS directly."""
-    _ensure_frontend_built()
-    bucket = f"omicsdm-e2e-{secrets.token_hex(4)}"
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(
-        e2e_database_url,
-        s3,
-        idp,
-        bucket,
-        dev_mode=True,
-        public_url=url,
-        cors_origins=[url],
-        s3={"public_url": s3_proxy.url},
-    )
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-server-proxied", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.05)
-    try:
-        yield LiveServer(url=url, s3=S3Endpoint(s3_proxy.url, s3.region, s3.access_key, s3.secret_key), bucket=bucket)
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
+def live_server(proxied_server: LiveServer) -> LiveServer:
+    """This module's app: browsers reach S3 through `s3_proxy` (tests/e2e/conftest.py)."""
+    return proxied_server
 
 
 def part_of(url: str) -> tuple[str, int] | None:

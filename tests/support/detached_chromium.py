@@ -1,16 +1,26 @@
-"""Debian's Chromium run as a plain process that Playwright attaches to over CDP only to act (log in, pick a file,
-click), then leaves: while nothing is attached, no DevTools client sees the network, so large request bodies
-are not copied for an inspector (under Playwright, four 105 MiB parts in flight stalled the page).
+"""Debian's Chromium run as a plain process, driven over one raw DevTools (CDP) connection to its tab that
+enables no domain: nothing watches the network, so large request bodies are not copied for an inspector.
+
+Why not Playwright: it enables the Network domain on every page it attaches to, without `maxPostDataSize`, so
+each XHR body is serialised into a `Network.requestWillBeSent` event. A 105 MiB part then becomes a JSON message
+of several hundred MB (each zero byte is `\\u0000`): measured, a part took 20 s, the renderer and the browser
+process grew past 2 GB each, and Chromium dropped Playwright's session after two parts ("Target page, context
+or browser has been closed"). Attaching only to act and detaching meanwhile works, but reconnecting was flaky.
 
     with DetachedChromium() as chromium:
-        async with chromium.attached() as page:   # a Playwright Page on the browser's one tab
-            await pick_file(page, "[data-testid=file-input]", path)   # the path only: nothing copied
+        async with chromium.tab() as tab:          # one connection for the whole run
+            await tab.goto(url)
+            await tab.set_files("[data-testid=file-input]", [path])   # the path only: nothing copied
+            await tab.wait_for("document.querySelector('[data-status=done]')")
         chromium.rss_by_role_mib()               # RSS per process role (psutil)
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
+import json
 import os
 import signal
 import socket
@@ -101,19 +111,22 @@ class DetachedChromium:
         self._profile.cleanup()
 
     @contextlib.asynccontextmanager
-    async def attached(self, timeout_ms: float = 20_000) -> AsyncIterator[Any]:
-        """Playwright on the browser's first tab; detached (the tab keeps running) when the block ends."""
-        from playwright.async_api import async_playwright
+    async def tab(self, seconds: float = 20) -> AsyncIterator[Tab]:
+        """The browser's first tab, over one CDP connection that lasts the block (the tab keeps running after)."""
+        from websockets.asyncio.client import connect
 
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{self.port}")
+        async with httpx.AsyncClient() as http:
+            targets = (await http.get(f"http://127.0.0.1:{self.port}/json/list", timeout=5)).json()
+        page = next(t for t in targets if t["type"] == "page")
+        async with connect(page["webSocketDebuggerUrl"], max_size=None, ping_interval=None) as socket_:
+            tab = Tab(socket_, seconds)
+            reader = asyncio.ensure_future(tab.read())
             try:
-                context = browser.contexts[0]
-                page = context.pages[0] if context.pages else await context.new_page()
-                page.set_default_timeout(timeout_ms)
-                yield page
+                yield tab
             finally:
-                await browser.close()  # disconnects only: the default context and its tab are the browser's
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
 
     def rss_by_role_mib(self) -> dict[str, float]:
         """RSS (MiB) of the browser's processes, summed per role (browser, renderer, gpu-process, utility:…)."""
@@ -128,15 +141,88 @@ class DetachedChromium:
         return totals
 
 
-async def pick_file(page: Any, selector: str, path: str | os.PathLike[str]) -> None:
-    """Sets a file input to a local file by its path (CDP DOM.setFileInputFiles, which fires input and change).
-    Playwright's set_input_files refuses files over 50 MB on a browser it reached over CDP (it would copy them)."""
-    cdp = await page.context.new_cdp_session(page)
-    try:
-        found = await cdp.send("Runtime.evaluate", {"expression": f"document.querySelector({selector!r})"})
+class Tab:
+    """Runtime.evaluate and a few Page/DOM commands on one tab; the page is driven as a script would a user."""
+
+    def __init__(self, socket_: Any, seconds: float) -> None:
+        self._socket = socket_
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.seconds = seconds  # the default wait of a command or a wait_for
+
+    async def read(self) -> None:
+        async for raw in self._socket:
+            message = json.loads(raw)
+            future = self._waiting.pop(message.get("id", -1), None)  # events (none enabled) are ignored
+            if future is not None and not future.done():
+                future.set_result(message)
+
+    async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        ident = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[ident] = future
+        await self._socket.send(json.dumps({"id": ident, "method": method, "params": params or {}}))
+        answer = await asyncio.wait_for(future, self.seconds)
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return dict(answer["result"])
+
+    async def evaluate(self, expression: str) -> Any:
+        """The expression's value (JSON), promises awaited; a page exception is raised here."""
+        answer = await self.send(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}
+        )
+        if "exceptionDetails" in answer:
+            details = answer["exceptionDetails"]
+            raise RuntimeError(f"{expression[:80]}: {details.get('exception', {}).get('description') or details}")
+        return answer["result"].get("value")
+
+    async def wait_for(self, expression: str, seconds: float | None = None, what: str = "") -> Any:
+        """Polls `expression` until its JSON value is truthy (an element comes back as {}: test it with !!)."""
+        deadline = time.monotonic() + (seconds or self.seconds)
+        while True:
+            with contextlib.suppress(RuntimeError):  # a navigation in progress
+                value = await self.evaluate(expression)
+                if value:
+                    return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or expression}")
+            await asyncio.sleep(0.1)
+
+    async def add_init_script(self, source: str) -> None:
+        """Runs `source` in every document the tab loads from now on, before the page's own scripts."""
+        await self.send("Page.enable")  # page events only (ignored here); without it the script is not added
+        await self.send("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+
+    async def goto(self, url: str) -> None:
+        await self.send("Page.navigate", {"url": url})
+        await self.wait_for(f"location.href.startsWith({url!r}) && document.readyState === 'complete'")
+
+    async def reload(self) -> None:
+        await self.evaluate("window.__beforeReload = true")
+        await self.send("Page.reload")
+        await self.wait_for("!window.__beforeReload && document.readyState === 'complete'", what="the reload")
+
+    async def click(self, selector: str) -> None:
+        await self.wait_for(f"!!document.querySelector({selector!r})", what=selector)
+        await self.evaluate(f"document.querySelector({selector!r}).click()")
+
+    async def select(self, selector: str, value: str) -> None:
+        """Chooses an option of a <select> once it exists, as a user's pick would (a change event)."""
+        element = f"document.querySelector({selector!r})"
+        await self.wait_for(
+            f"{element} && !{element}.disabled && [...{element}.options].some(o => o.value === {value!r})"
+        )
+        await self.evaluate(
+            f"(() => {{ const e = {element}; e.value = {value!r}; e.dispatchEvent(new Event('change', {{bubbles: true}})); }})()"
+        )
+
+    async def set_files(self, selector: str, paths: list[str | os.PathLike[str]]) -> None:
+        """Sets a file input to local files by their paths (DOM.setFileInputFiles fires input and change): a file
+        is never read or copied to be picked, whatever its size."""
+        await self.wait_for(f"!!document.querySelector({selector!r})", what=selector)
+        found = await self.send("Runtime.evaluate", {"expression": f"document.querySelector({selector!r})"})
         object_id = found["result"].get("objectId")
         if not object_id:
             raise LookupError(f"no element matches {selector}")
-        await cdp.send("DOM.setFileInputFiles", {"files": [os.fspath(path)], "objectId": object_id})
-    finally:
-        await cdp.detach()
+        await self.send("DOM.setFileInputFiles", {"files": [os.fspath(p) for p in paths], "objectId": object_id})
