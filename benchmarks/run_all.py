@@ -126,6 +126,7 @@ BENCHMARKS = [
     Benchmark("fixity", "benchmarks.fixity", [], ["--objects", "3", "--mib", "64", "--rounds", "2"], parse_fixity),
     Benchmark("cli", "benchmarks.cli_transfer", [], ["--size-mib", "256", "--rounds", "3"], parse_cli),
     Benchmark("browser", "benchmarks.browser_upload", [], ["--size-mib", "128", "--rounds", "3"], parse_browser),
+    Benchmark("browser-5gib", "benchmarks.browser_large_upload", [], ["--size-gib", "1"], parse_browser),
 ]
 
 

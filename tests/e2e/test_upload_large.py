@@ -13,7 +13,6 @@ and holds the bodies of the parts a step does not need (they never reach Seaweed
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import time
@@ -26,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from omicsdm.services.upload_rules import MIB, choose_part_size
 from tests.e2e.conftest import CSP_LISTENER, Lab, LiveServer
-from tests.support.detached_chromium import DetachedChromium, Tab
+from tests.support.detached_chromium import DetachedChromium, Tab, open_upload, open_upload_view
 from tests.support.tcp_proxy import Seen, TcpProxy
 
 pytestmark = pytest.mark.browser
@@ -62,27 +61,6 @@ async def until(condition: Callable[[], bool], seconds: float, what: Callable[[]
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what()}")
         await asyncio.sleep(0.2)
-
-
-async def sign_in_and_open_upload(tab: Tab, live_server: LiveServer, lab: Lab) -> None:
-    """The dev login's token in the page's session, the lab's dataset chosen, the Upload view open."""
-    session = {"accessToken": live_server.token(lab.user, [lab.group]), "expiresAt": 0, "via": "dev"}
-    await tab.add_init_script(CSP_LISTENER)
-    await tab.goto(live_server.url + "/")
-    await tab.evaluate(
-        f"sessionStorage.setItem('omicsdm.session', JSON.stringify({{...{json.dumps(session)}, "
-        "expiresAt: Date.now() + 3600e3}))"
-    )
-    await tab.reload()
-    await tab.wait_for("!!document.querySelector('[data-testid=user-chip]')", what="the signed-in page")
-    await tab.select("[data-testid=project-select]", lab.project["id"])
-    await tab.select("[data-testid=dataset-select]", lab.dataset["id"])
-    await open_upload(tab)
-
-
-async def open_upload(tab: Tab) -> None:
-    await tab.evaluate("location.hash = '#/upload'")
-    await tab.wait_for("(e => e && !e.disabled)(document.querySelector('[data-testid=file-input]'))", what="Upload")
 
 
 async def row_status(tab: Tab) -> str | None:
@@ -121,7 +99,9 @@ async def test_a_1_tib_file_is_planned_by_the_service_resumed_after_a_reload_and
 
     with DetachedChromium() as chromium:
         async with chromium.tab() as tab:  # one connection for the whole test
-            await sign_in_and_open_upload(tab, live_server, lab)
+            await tab.add_init_script(CSP_LISTENER)
+            token = live_server.token(lab.user, [lab.group])
+            await open_upload_view(tab, live_server.url, token, "dev", lab.project["id"], lab.dataset["id"])
 
             # Parts 1 and 2 reach S3; parts 3 and on (as many as EvaporateJS has in flight) wait at the proxy.
             s3_proxy.hold_when(parts_from(3))

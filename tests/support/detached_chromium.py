@@ -226,3 +226,23 @@ class Tab:
         if not object_id:
             raise LookupError(f"no element matches {selector}")
         await self.send("DOM.setFileInputFiles", {"files": [os.fspath(p) for p in paths], "objectId": object_id})
+
+
+async def open_upload_view(tab: Tab, base_url: str, token: str, via: str, project_id: str, dataset_id: str) -> None:
+    """The web page signed in with `token` (put in its session, as its login would), the dataset chosen, the
+    Upload view open with its file input enabled."""
+    session = json.dumps({"accessToken": token, "via": via})
+    await tab.goto(base_url.rstrip("/") + "/")
+    await tab.evaluate(
+        f"sessionStorage.setItem('omicsdm.session', JSON.stringify({{...{session}, expiresAt: Date.now() + 8 * 3600e3}}))"
+    )
+    await tab.reload()
+    await tab.wait_for("!!document.querySelector('[data-testid=user-chip]')", what="the signed-in page")
+    await tab.select("[data-testid=project-select]", project_id)
+    await tab.select("[data-testid=dataset-select]", dataset_id)
+    await open_upload(tab)
+
+
+async def open_upload(tab: Tab) -> None:
+    await tab.evaluate("location.hash = '#/upload'")
+    await tab.wait_for("(e => e && !e.disabled)(document.querySelector('[data-testid=file-input]'))", what="Upload")
