@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 
 from omicsdm.auth.principal import Principal, PrincipalCache
 from omicsdm.repository import overview
+from omicsdm.services.cursors import encode_cursor
 from tests.conftest import Actor, World, _dsn
 from tests.support.idp import LocalIdP
 
@@ -67,6 +69,47 @@ async def test_the_total_stops_counting_at_the_cap(
         "/api/files", params={"limit": "2", "cursor": page["next_cursor"]}, headers=world.alice.headers
     )
     assert later.json()["total"] is None and later.json()["total_capped"] is False
+    # The count rides on the page's statement; a page that comes back empty still gets its total.
+    past_the_end = encode_cursor("-submitted_at", datetime(1970, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
+    empty = await client.get(
+        "/api/files",
+        params={"limit": "2", "cursor": past_the_end, "include_total": "true"},
+        headers=world.alice.headers,
+    )
+    assert empty.status_code == 200, empty.text
+    assert (empty.json()["items"], empty.json()["total"], empty.json()["next_cursor"]) == ([], 5, None)
+
+
+async def test_a_connection_the_database_cut_is_replaced_before_a_request_uses_it(
+    client: httpx.AsyncClient, world: World, database_url: str
+) -> None:
+    """The pool checks each connection as it hands it out (db/engine.py `_ping`): after PostgreSQL ended every
+    pooled connection (a restart, a failover, an idle timeout), the next requests are answered, not 503."""
+    assert (await client.get("/api/files", headers=world.alice.headers)).status_code == 200
+    conn = await asyncpg.connect(_dsn(database_url))
+    try:
+        ended = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'omicsdm' AND pid <> pg_backend_pid()) t"
+        )
+    finally:
+        await conn.close()
+    assert ended >= 1
+    for _ in range(3):
+        answer = await client.get("/api/files", headers=world.alice.headers)
+        assert answer.status_code == 200, answer.text
+
+
+def test_a_compiled_statement_refuses_to_run_without_every_value() -> None:
+    from sqlalchemy import bindparam, literal_column, select
+
+    from omicsdm.repository.compiled import compiled
+
+    statement = compiled(("test", 1), lambda: select(literal_column("1")).where(bindparam("a") == bindparam("b")))
+    assert statement.names == ("a", "b") and "$1" in statement.sql and "$2" in statement.sql
+    assert statement.args({"b": 2, "a": 1}) == [1, 2]
+    with pytest.raises(KeyError, match="'b'"):
+        statement.args({"a": 1})
 
 
 async def test_name_search_looks_up_the_identifier_and_matches_the_whole_term(

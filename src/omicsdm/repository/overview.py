@@ -6,17 +6,37 @@ page is one index range scan plus primary-key joins for the 50 rows shown.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Select, exists, func, literal, select, text, tuple_
+import asyncpg
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    Uuid,
+    any_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from omicsdm.db.models import ChecksumState, Dataset, DatasetShare, File, FileVersion, Fixity, Project, User
+from omicsdm.repository import compiled
+from omicsdm.repository.visibility import readable_by
 
 Submitter = aliased(User, name="submitter")
 Deleter = aliased(User, name="deleter")
@@ -29,16 +49,28 @@ SORT_COLUMNS: dict[str, Any] = {  # column expressions by sort key
     "size": File.size,
     "submitted_at": File.submitted_at,
     "comment": File.comment,
-    "submitter": func.coalesce(Submitter.username, literal("")),
+    "submitter": func.coalesce(Submitter.username, literal_column("''")),
     "dataset": Dataset.code,
     "project": Project.code,
-    "deleted_at": func.coalesce(File.deleted_at, literal(NEVER_DELETED, DateTime(timezone=True))),
+    "deleted_at": func.coalesce(File.deleted_at, literal_column("'1970-01-01T00:00:00+00:00'::timestamptz")),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Readable:
+    """The datasets a listing covers: those these groups read (or manage), of one project or one dataset."""
+
+    group_ids: frozenset[int]
+    is_admin: bool
+    project_id: uuid.UUID | None = None
+    dataset_id: uuid.UUID | None = None
+    manageable_only: bool = False
 
 
 @dataclass
 class OverviewFilter:
-    dataset_ids: list[uuid.UUID] | None = None  # readable datasets; None: every dataset (admins)
+    readable: Readable | None = None  # resolved into dataset_ids by the listing's first statement
+    dataset_ids: list[uuid.UUID] | None = None  # None (and no `readable`): every dataset (admins)
     name: str | None = None
     extension: str | None = None
     submitter_ids: list[uuid.UUID] | None = None
@@ -91,10 +123,15 @@ _ROW_COLUMNS = (
     Project.id, Project.code, Project.file_download_allowed, Submitter.username, Deleter.username,
     exists(select(DatasetShare.dataset_id).where(DatasetShare.dataset_id == Dataset.id)).label("shared"),
 )  # fmt: skip
-# Transaction-local (SET LOCAL) in one round trip.
-FIXED_JOIN_ORDER = text(
-    "SELECT set_config('join_collapse_limit', '1', true), set_config('from_collapse_limit', '1', true)"
+# The joins are written in the order to run them (files by index, then row lookups). Left to itself
+# the planner searches every order of seven relations on each call, which took 2.5 ms of a 3.6 ms
+# page over a million versions; with the order fixed (transaction-local, SET LOCAL) a page takes
+# 1.4 ms. The request's first statement sets it, together with the readable datasets.
+_JOIN_ORDER: tuple[ColumnElement[Any], ...] = (
+    literal_column("set_config('join_collapse_limit', '1', true)"),
+    literal_column("set_config('from_collapse_limit', '1', true)"),
 )
+_IDS = ARRAY(Uuid)
 _S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
 
@@ -119,34 +156,138 @@ def _like_escape(term: str) -> str:
     return term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _param(name: str, type_: Any = None) -> BindParameter[Any]:
+    return bindparam(name, type_=type_)
+
+
 def _where(stmt: _S, flt: OverviewFilter) -> _S:
+    """The filter as predicates on `files` with named parameters (values: `_values`)."""
     if flt.dataset_ids is not None:
-        stmt = stmt.where(File.dataset_id.in_(flt.dataset_ids) if flt.dataset_ids else literal(False))
+        stmt = stmt.where(File.dataset_id == any_(_param("dataset_ids", _IDS)))
     if flt.file_ids is not None:
-        stmt = stmt.where(File.id.in_(flt.file_ids))
+        stmt = stmt.where(File.id == any_(_param("file_ids", _IDS)))
     if flt.deleted is False:
         stmt = stmt.where(File.deleted_at.is_(None))
     elif flt.deleted is True:
         stmt = stmt.where(File.deleted_at.is_not(None))
     if flt.name:
         term = flt.name.lower()
-        probe = search_probe(term)
-        stmt = stmt.where(func.lower(File.name).like(f"%{_like_escape(probe)}%", escape="\\"))
-        if probe != term:  # the whole term, exactly (strpos is not trigram-indexed: the probe drives the scan)
-            stmt = stmt.where(func.strpos(func.lower(File.name), term) > 0)
+        stmt = stmt.where(func.lower(File.name).like(_param("name_like", String), escape="\\"))
+        if search_probe(term) != term:
+            # the whole term, exactly (strpos is not trigram-indexed: the probe drives the scan)
+            stmt = stmt.where(func.strpos(func.lower(File.name), _param("name_term", String)) > literal_column("0"))
     if flt.extension:
-        stmt = stmt.where(func.lower(File.name).like(f"%.{_like_escape(flt.extension.lstrip('.'))}", escape="\\"))
+        stmt = stmt.where(func.lower(File.name).like(_param("extension_like", String), escape="\\"))
     if flt.submitter_ids is not None:
-        stmt = stmt.where(File.submitted_by.in_(flt.submitter_ids) if flt.submitter_ids else literal(False))
+        stmt = stmt.where(File.submitted_by == any_(_param("submitter_ids", _IDS)))
     if flt.submitted_after is not None:
-        stmt = stmt.where(File.submitted_at >= flt.submitted_after)
+        stmt = stmt.where(File.submitted_at >= _param("submitted_after", File.submitted_at.type))
     if flt.submitted_before is not None:
-        stmt = stmt.where(File.submitted_at < flt.submitted_before)
+        stmt = stmt.where(File.submitted_at < _param("submitted_before", File.submitted_at.type))
     if flt.version is not None:
-        stmt = stmt.where(File.version_count == flt.version)
+        stmt = stmt.where(File.version_count == _param("version", Integer))
     if flt.annotations:
-        stmt = stmt.where(File.annotations.contains(flt.annotations))
+        stmt = stmt.where(File.annotations.contains(_param("annotations", File.annotations.type)))
     return stmt
+
+
+def _shape(flt: OverviewFilter) -> tuple[Any, ...]:
+    """What decides `_where`'s statement text (not the values)."""
+    term = flt.name.lower() if flt.name else ""
+    return (
+        flt.dataset_ids is not None,
+        flt.file_ids is not None,
+        flt.deleted,
+        bool(term),
+        bool(term) and search_probe(term) != term,
+        bool(flt.extension),
+        flt.submitter_ids is not None,
+        flt.submitted_after is not None,
+        flt.submitted_before is not None,
+        flt.version is not None,
+        bool(flt.annotations),
+    )
+
+
+def _values(flt: OverviewFilter) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "dataset_ids": flt.dataset_ids,
+        "file_ids": flt.file_ids,
+        "submitter_ids": flt.submitter_ids,
+        "submitted_after": flt.submitted_after,
+        "submitted_before": flt.submitted_before,
+        "version": flt.version,
+    }
+    if flt.name:
+        term = flt.name.lower()
+        values["name_like"] = f"%{_like_escape(search_probe(term))}%"
+        values["name_term"] = term
+    if flt.extension:
+        values["extension_like"] = f"%.{_like_escape(flt.extension.lstrip('.'))}"
+    if flt.annotations:
+        values["annotations"] = json.dumps(flt.annotations)  # the connection's jsonb codec takes text
+    return values
+
+
+def _readable_shape(readable: Readable) -> tuple[bool, bool, bool, bool]:
+    return (
+        readable.is_admin,
+        readable.project_id is not None,
+        readable.dataset_id is not None,
+        readable.manageable_only and not readable.is_admin,
+    )
+
+
+def _opening(readable: Readable | None) -> compiled.Compiled:
+    """The join order, and (unless every dataset is in) the ids of the datasets the listing covers."""
+
+    def build() -> Select[Any]:
+        if readable is None:
+            return select(*_JOIN_ORDER)
+        is_admin, by_project, by_dataset, manageable = _readable_shape(readable)
+        groups = _param("group_ids", ARRAY(Integer))
+        ids = select(Dataset.id).where(true() if is_admin else readable_by(groups))
+        if by_project:
+            ids = ids.where(Dataset.project_id == _param("project_id", Uuid))
+        if by_dataset:
+            ids = ids.where(Dataset.id == _param("dataset_id", Uuid))
+        if manageable:
+            ids = ids.where(Dataset.owner_group_id == any_(groups))
+        return select(*_JOIN_ORDER, func.array(ids.scalar_subquery()))
+
+    return compiled.compiled(("opening", None if readable is None else _readable_shape(readable)), build)
+
+
+async def _open(session: AsyncSession, flt: OverviewFilter) -> asyncpg.Connection:
+    """First statement of a listing (it begins the transaction): join order, readable dataset ids."""
+    readable = flt.readable
+    values: dict[str, Any] = {}
+    if readable is not None:
+        values = {
+            "group_ids": sorted(readable.group_ids),
+            "project_id": readable.project_id,
+            "dataset_id": readable.dataset_id,
+        }
+    row = await compiled.first(session, _opening(readable), values)
+    if readable is not None:
+        assert row is not None
+        flt.dataset_ids = list(row[2])
+        flt.readable = None  # resolved
+    return await compiled.driver(session)
+
+
+def _row(record: asyncpg.Record | tuple[Any, ...]) -> OverviewRow:
+    values = list(record)
+    # positions in _ROW_COLUMNS: the connection returns enums as text and jsonb as text
+    values[6] = json.loads(values[6]) if isinstance(values[6], str) else values[6]
+    values[13] = ChecksumState(values[13])
+    values[14] = Fixity(values[14])
+    return OverviewRow(*values)
+
+
+# Counting stops here: an exact count of half a million live files read them all on every first page
+# (50 ms at a million versions), and "more than 10,000" is all a person paging through needs to know.
+TOTAL_CAP = 10_000
 
 
 async def page(
@@ -157,42 +298,65 @@ async def page(
     after: tuple[Any, uuid.UUID] | None,
     limit: int,
 ) -> list[OverviewRow]:
+    return (await listing(session, flt, sort, descending, after, limit, with_total=False))[0]
+
+
+def _count(flt: OverviewFilter) -> Select[Any]:
+    """The matching files, counted up to the `cap` parameter."""
+    matching: Select[Any] = _where(select(literal_column("1")).select_from(File), flt)
+    return select(func.count()).select_from(matching.limit(_param("cap", Integer)).subquery())
+
+
+async def listing(
+    session: AsyncSession,
+    flt: OverviewFilter,
+    sort: str,
+    descending: bool,
+    after: tuple[Any, uuid.UUID] | None,
+    limit: int,
+    with_total: bool,
+) -> tuple[list[OverviewRow], int | None]:
+    """A page and, if asked, the matching files counted up to TOTAL_CAP + 1 (above the cap: "more").
+
+    The count rides on the page's statement as an uncorrelated subquery (run once, one round trip
+    fewer); only a page that came back empty asks for it on its own.
+    """
+    pg = await _open(session, flt)
     column = SORT_COLUMNS[sort]
-    stmt = (
-        select(*_ROW_COLUMNS)
-        .join(FileVersion, FileVersion.id == File.latest_version_id)
-        .join(Dataset, Dataset.id == File.dataset_id)
-        .join(Project, Project.id == Dataset.project_id)
-        .outerjoin(Submitter, Submitter.id == File.submitted_by)
-        .outerjoin(Deleter, Deleter.id == File.deleted_by)
-    )
-    stmt = _where(stmt, flt)
+
+    def build() -> Select[Any]:
+        columns: list[Any] = [*_ROW_COLUMNS]
+        if with_total:
+            columns.append(_count(flt).scalar_subquery().correlate(None).label("total"))
+        stmt: Select[Any] = (
+            select(*columns)
+            .join(FileVersion, FileVersion.id == File.latest_version_id)
+            .join(Dataset, Dataset.id == File.dataset_id)
+            .join(Project, Project.id == Dataset.project_id)
+            .outerjoin(Submitter, Submitter.id == File.submitted_by)
+            .outerjoin(Deleter, Deleter.id == File.deleted_by)
+        )
+        stmt = _where(stmt, flt)
+        if after is not None:
+            key = tuple_(column, File.id)
+            bound = tuple_(_param("after_value", column.type), _param("after_id", Uuid))
+            stmt = stmt.where(key < bound if descending else key > bound)
+        order = (column.desc(), File.id.desc()) if descending else (column.asc(), File.id.asc())
+        return stmt.order_by(*order).limit(_param("limit", Integer))
+
+    statement = compiled.compiled(("page", sort, descending, after is not None, with_total, _shape(flt)), build)
+    values = _values(flt)
+    values["limit"] = limit
+    values["cap"] = TOTAL_CAP + 1
     if after is not None:
-        key = tuple_(column, File.id)
-        bound = tuple_(literal(after[0]), literal(after[1]))
-        stmt = stmt.where(key < bound if descending else key > bound)
-    order = (column.desc(), File.id.desc()) if descending else (column.asc(), File.id.asc())
-    # The joins are written in the order to run them (files by index, then row lookups). Left to
-    # itself the planner searches every order of seven relations on each call, which took 2.5 ms
-    # of a 3.6 ms page over a million versions; with the order fixed a page takes 1.4 ms.
-    # Core execution (the session's connection, same transaction): plain column rows need none of the
-    # ORM result machinery, which was 9% of an overview page's CPU.
-    conn = await session.connection()
-    await conn.execute(FIXED_JOIN_ORDER)
-    rows = await conn.execute(stmt.order_by(*order).limit(limit))
-    return [OverviewRow(*row) for row in rows.all()]
-
-
-# Counting stops here: an exact count of half a million live files read them all on every first page
-# (50 ms at a million versions), and "more than 10,000" is all a person paging through needs to know.
-TOTAL_CAP = 10_000
-
-
-async def count(session: AsyncSession, flt: OverviewFilter, cap: int | None = None) -> int:
-    """Matching files, counted up to `cap + 1` (TOTAL_CAP + 1): a result above the cap means "more"."""
-    cap = TOTAL_CAP if cap is None else cap
-    matching = _where(select(literal(1)).select_from(File), flt).limit(cap + 1).subquery()
-    return int((await (await session.connection()).execute(select(func.count()).select_from(matching))).scalar_one())
+        values["after_value"], values["after_id"] = after
+    records = await compiled.fetch(pg, statement, values)
+    if not with_total:
+        return [_row(record) for record in records], None
+    if records:
+        return [_row(record[:-1]) for record in records], int(records[0][-1])
+    total = await compiled.fetchval(pg, compiled.compiled(("count", _shape(flt)), lambda: _count(flt)), values)
+    return [], int(total)
 
 
 async def user_ids_named(session: AsyncSession, username: str) -> list[uuid.UUID]:

@@ -7,7 +7,10 @@ datasets. Files inherit their dataset's readability.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, or_, select, true
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ARRAY, ColumnElement, Integer, any_, exists, literal, or_, select, true
 
 from omicsdm.auth.principal import Principal
 from omicsdm.db.models import Dataset, DatasetShare, Project, ProjectOwner
@@ -16,13 +19,22 @@ from omicsdm.db.models import Dataset, DatasetShare, Project, ProjectOwner
 def dataset_readable(principal: Principal) -> ColumnElement[bool]:
     if principal.is_admin:
         return true()
-    groups = list(principal.group_ids)
+    return readable_by(group_array(principal.group_ids))
+
+
+def group_array(group_ids: Iterable[int]) -> ColumnElement[Any]:
+    """Group ids as one array parameter: the statement's text is the same for any number of groups."""
+    return literal(sorted(group_ids), ARRAY(Integer))
+
+
+def readable_by(groups: ColumnElement[Any]) -> ColumnElement[bool]:
+    """The rule for a non-admin whose group ids are the array `groups` (a value or a bound parameter)."""
     return or_(
         Dataset.public.is_(True),
-        Dataset.owner_group_id.in_(groups),
+        Dataset.owner_group_id == any_(groups),
         exists(
             select(DatasetShare.dataset_id).where(
-                DatasetShare.dataset_id == Dataset.id, DatasetShare.group_id.in_(groups)
+                DatasetShare.dataset_id == Dataset.id, DatasetShare.group_id == any_(groups)
             )
         ),
     )

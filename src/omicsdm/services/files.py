@@ -15,7 +15,7 @@ from omicsdm.db.models import File, FileVersion, Fixity
 from omicsdm.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from omicsdm.repository import audit, catalog, overview
 from omicsdm.repository import files as files_repo
-from omicsdm.repository.overview import NEVER_DELETED, SORT_COLUMNS, OverviewFilter, OverviewRow
+from omicsdm.repository.overview import NEVER_DELETED, SORT_COLUMNS, OverviewFilter, OverviewRow, Readable
 from omicsdm.schemas.drs import drs_uri
 from omicsdm.schemas.files import (
     AuditOut,
@@ -181,11 +181,14 @@ async def _filter(session: AsyncSession, principal: Principal, q: Listing, *, ma
         version=q.version,
         annotations=_parse_annotations(q.annotations),
     )
-    if principal.is_admin and q.project_id is None and q.dataset_id is None:
-        flt.dataset_ids = None
-    else:
-        flt.dataset_ids = await catalog.readable_dataset_ids(
-            session, principal, project_id=q.project_id, dataset_id=q.dataset_id, manageable_only=manageable_only
+    if not (principal.is_admin and q.project_id is None and q.dataset_id is None):
+        # resolved to dataset ids by the listing's first statement (repository.visibility's rule)
+        flt.readable = Readable(
+            group_ids=principal.group_ids,
+            is_admin=principal.is_admin,
+            project_id=q.project_id,
+            dataset_id=q.dataset_id,
+            manageable_only=manageable_only,
         )
     if q.submitter:
         flt.submitter_ids = await overview.user_ids_named(session, q.submitter)
@@ -196,11 +199,9 @@ async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_
     sort, descending = _parse_sort(q.sort, allowed_sorts)
     after = decode_cursor(q.cursor, q.sort) if q.cursor else None
     want_total = q.include_total if q.include_total is not None else q.cursor is None
-    # Count first: the page query fixes the join order for the rest of the transaction.
-    counted = await overview.count(session, flt) if want_total else None
+    rows, counted = await overview.listing(session, flt, sort, descending, after, q.limit + 1, want_total)
     total_capped = counted is not None and counted > overview.TOTAL_CAP
     total = min(counted, overview.TOTAL_CAP) if counted is not None else None
-    rows = await overview.page(session, flt, sort, descending, after, q.limit + 1)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_cursor = None
@@ -245,9 +246,9 @@ async def list_all_for_admin(session: AsyncSession, principal: Principal, q: Lis
 
 async def _load(session: AsyncSession, principal: Principal, file_id: uuid.UUID) -> OverviewRow:
     """The file if the caller may know of it: readable, and either live or the caller manages it."""
-    dataset_ids = None if principal.is_admin else await catalog.readable_dataset_ids(session, principal)
+    readable = None if principal.is_admin else Readable(group_ids=principal.group_ids, is_admin=False)
     rows = await overview.page(
-        session, OverviewFilter(dataset_ids=dataset_ids, file_ids=[file_id], deleted=None), "name", False, None, 1
+        session, OverviewFilter(readable=readable, file_ids=[file_id], deleted=None), "name", False, None, 1
     )
     if not rows or (rows[0].deleted_at is not None and not _may_manage(principal, rows[0])):
         raise NotFound("file not found")
