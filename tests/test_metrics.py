@@ -80,8 +80,10 @@ async def test_uploads_signatures_and_s3_calls_are_counted(client: httpx.AsyncCl
     assert delta("omicsdm_s3_request_duration_seconds_count", operation="head_object") >= 2
     assert delta("omicsdm_s3_errors_total", operation="head_object") == 0
 
-    assert value(after, "omicsdm_db_pool_size") == 5
-    assert ("omicsdm_db_pool_checked_out", frozenset()) in after
+    assert value(after, "omicsdm_db_pool_size", pool="requests") == 5
+    assert value(after, "omicsdm_db_pool_size", pool="listings") == 5
+    assert ("omicsdm_db_pool_checked_out", frozenset({("pool", "requests")})) in after
+    assert ("omicsdm_db_pool_checked_out", frozenset({("pool", "listings")})) in after
     # Counted in the database at the first scrape, then cached (FIXITY_REFRESH_SECONDS).
     assert ("omicsdm_versions_by_fixity", frozenset({("state", "unchecked")})) in after
 

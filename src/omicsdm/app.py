@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with AsyncExitStack() as stack:
             engine = make_engine(settings.database)
             stack.push_async_callback(engine.dispose)
+            listings = make_engine(settings.database, listings=True)
+            stack.push_async_callback(listings.dispose)
             storage = await stack.enter_async_context(open_storage(settings.s3))
             http = await stack.enter_async_context(httpx.AsyncClient())
             if settings.s3.configure_bucket:
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.omicsdm = AppState(
                 settings=settings,
                 engine=engine,
+                listings=listings,
                 sessionmaker=sessionmaker,
                 storage=storage,
                 http=http,

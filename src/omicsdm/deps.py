@@ -27,6 +27,7 @@ class AppState:
 
     settings: Settings
     engine: AsyncEngine
+    listings: AsyncEngine  # the overview's pages: autocommit reads (db/engine.py)
     sessionmaker: async_sessionmaker[AsyncSession]
     storage: Storage
     http: httpx.AsyncClient
@@ -66,7 +67,12 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
+async def get_listings(state: State) -> AsyncEngine:
+    return state.listings
+
+
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+Listings = Annotated[AsyncEngine, Depends(get_listings)]
 Storage_ = Annotated[Storage, Depends(get_storage)]
 # scope="function": commit before the response is sent, so a client never acts on a 2xx whose
 # rows do not exist yet (FastAPI's default runs the exit code after the response).

@@ -182,23 +182,30 @@ class _Shared(Collector):
 
 
 class PoolCollector(Collector):
-    """The app's SQLAlchemy connection pool, read at scrape time."""
+    """The app's SQLAlchemy connection pools, read at scrape time: `requests` (sessions) and `listings`
+    (the overview's pages)."""
 
     def __init__(self, app: FastAPI) -> None:
         self._app = app
 
     def collect(self) -> Iterator[Metric]:
         state: AppState | None = getattr(self._app.state, "omicsdm", None)
-        if state is None or not isinstance(state.engine.pool, QueuePool):
+        if state is None:
             return
-        pool = state.engine.pool
-        yield GaugeMetricFamily("omicsdm_db_pool_size", "Connections the pool keeps open", value=pool.size())
-        yield GaugeMetricFamily(
-            "omicsdm_db_pool_checked_out", "Pooled connections in use by requests", value=pool.checkedout()
+        size = GaugeMetricFamily("omicsdm_db_pool_size", "Connections the pool keeps open", labels=["pool"])
+        used = GaugeMetricFamily(
+            "omicsdm_db_pool_checked_out", "Pooled connections in use by requests", labels=["pool"]
         )
-        yield GaugeMetricFamily(
-            "omicsdm_db_pool_overflow", "Connections open beyond the pool size", value=max(0, pool.overflow())
+        overflow = GaugeMetricFamily(
+            "omicsdm_db_pool_overflow", "Connections open beyond the pool size", labels=["pool"]
         )
+        for name, engine in (("requests", state.engine), ("listings", state.listings)):
+            pool = engine.pool
+            if isinstance(pool, QueuePool):
+                size.add_metric([name], pool.size())
+                used.add_metric([name], pool.checkedout())
+                overflow.add_metric([name], max(0, pool.overflow()))
+        yield from (size, used, overflow)
 
 
 class FixityCollector(Collector):

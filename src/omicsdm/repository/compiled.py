@@ -7,20 +7,21 @@ named `bindparam`s, compiled once per *shape* (which filters are present, the so
 text asyncpg prepares and caches, and each request passes only the values. The statements are
 still written with the ORM's tables and columns, so a renamed column breaks them at compile time.
 
-Statements run inside the session's transaction: `driver()` starts it through SQLAlchemy (the
-first statement of a request goes through `Connection.exec_driver_sql`), and the connection and its
-pool check-out stay SQLAlchemy's.
+Statements run either on a connection of their own engine (`reading`: autocommit reads) or inside
+the session's transaction (`first` starts it through SQLAlchemy, then `driver`); either way the
+connection, its pool check-out and its ping stay SQLAlchemy's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import ClauseElement
 
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
@@ -71,6 +72,20 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
     raw = await conn.get_raw_connection()
     driver_connection: asyncpg.Connection = raw.driver_connection
     return driver_connection
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection of `engine` as asyncpg's, for autocommit reads (checked out, pinged, returned)."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver_connection: asyncpg.Connection = raw.driver_connection
+        yield driver_connection
+
+
+async def fetchrow(pg: asyncpg.Connection, statement: Compiled, values: Mapping[str, Any]) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await pg.fetchrow(statement.sql, *statement.args(values))
+    return record
 
 
 async def fetch(pg: asyncpg.Connection, statement: Compiled, values: Mapping[str, Any]) -> Sequence[asyncpg.Record]:

@@ -17,7 +17,6 @@ import asyncpg
 from sqlalchemy import (
     ARRAY,
     BindParameter,
-    ColumnElement,
     Integer,
     Select,
     String,
@@ -31,9 +30,10 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
 
+from omicsdm.db.engine import JOIN_ORDER_AS_WRITTEN
 from omicsdm.db.models import ChecksumState, Dataset, DatasetShare, File, FileVersion, Fixity, Project, User
 from omicsdm.repository import compiled
 from omicsdm.repository.visibility import readable_by
@@ -71,6 +71,7 @@ class Readable:
 class OverviewFilter:
     readable: Readable | None = None  # resolved into dataset_ids by the listing's first statement
     dataset_ids: list[uuid.UUID] | None = None  # None (and no `readable`): every dataset (admins)
+    submitter: str | None = None  # a user name, resolved into submitter_ids with `readable`
     name: str | None = None
     extension: str | None = None
     submitter_ids: list[uuid.UUID] | None = None
@@ -125,12 +126,9 @@ _ROW_COLUMNS = (
 )  # fmt: skip
 # The joins are written in the order to run them (files by index, then row lookups). Left to itself
 # the planner searches every order of seven relations on each call, which took 2.5 ms of a 3.6 ms
-# page over a million versions; with the order fixed (transaction-local, SET LOCAL) a page takes
-# 1.4 ms. The request's first statement sets it, together with the readable datasets.
-_JOIN_ORDER: tuple[ColumnElement[Any], ...] = (
-    literal_column("set_config('join_collapse_limit', '1', true)"),
-    literal_column("set_config('from_collapse_limit', '1', true)"),
-)
+# page over a million versions; with the order fixed a page takes 1.4 ms. The listings engine's
+# connections have it from the start (db/engine.JOIN_ORDER_AS_WRITTEN); in a session's transaction it is
+# set for that transaction (SET LOCAL) first.
 _IDS = ARRAY(Uuid)
 _S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
@@ -238,42 +236,56 @@ def _readable_shape(readable: Readable) -> tuple[bool, bool, bool, bool]:
     )
 
 
-def _opening(readable: Readable | None) -> compiled.Compiled:
-    """The join order, and (unless every dataset is in) the ids of the datasets the listing covers."""
+def _resolving(readable: Readable | None, by_submitter: bool) -> compiled.Compiled:
+    """The ids of the datasets the listing covers and of the users the submitter filter names."""
 
     def build() -> Select[Any]:
-        if readable is None:
-            return select(*_JOIN_ORDER)
-        is_admin, by_project, by_dataset, manageable = _readable_shape(readable)
-        groups = _param("group_ids", ARRAY(Integer))
-        ids = select(Dataset.id).where(true() if is_admin else readable_by(groups))
-        if by_project:
-            ids = ids.where(Dataset.project_id == _param("project_id", Uuid))
-        if by_dataset:
-            ids = ids.where(Dataset.id == _param("dataset_id", Uuid))
-        if manageable:
-            ids = ids.where(Dataset.owner_group_id == any_(groups))
-        return select(*_JOIN_ORDER, func.array(ids.scalar_subquery()))
+        columns = []
+        if readable is not None:
+            is_admin, by_project, by_dataset, manageable = _readable_shape(readable)
+            groups = _param("group_ids", ARRAY(Integer))
+            ids = select(Dataset.id).where(true() if is_admin else readable_by(groups))
+            if by_project:
+                ids = ids.where(Dataset.project_id == _param("project_id", Uuid))
+            if by_dataset:
+                ids = ids.where(Dataset.id == _param("dataset_id", Uuid))
+            if manageable:
+                ids = ids.where(Dataset.owner_group_id == any_(groups))
+            columns.append(func.array(ids.scalar_subquery()))
+        if by_submitter:
+            named = select(User.id).where(User.username == _param("submitter", String))
+            columns.append(func.array(named.scalar_subquery()))
+        return select(*columns)
 
-    return compiled.compiled(("opening", None if readable is None else _readable_shape(readable)), build)
+    key = ("resolving", None if readable is None else _readable_shape(readable), by_submitter)
+    return compiled.compiled(key, build)
 
 
-async def _open(session: AsyncSession, flt: OverviewFilter) -> asyncpg.Connection:
-    """First statement of a listing (it begins the transaction): join order, readable dataset ids."""
-    readable = flt.readable
-    values: dict[str, Any] = {}
+async def _resolve(pg: asyncpg.Connection, flt: OverviewFilter) -> None:
+    """Turns `readable` and `submitter` into id lists: one statement, only when the filter has them."""
+    readable, submitter = flt.readable, flt.submitter
+    if readable is None and submitter is None:
+        return
+    values: dict[str, Any] = {"submitter": submitter}
     if readable is not None:
-        values = {
+        values |= {
             "group_ids": sorted(readable.group_ids),
             "project_id": readable.project_id,
             "dataset_id": readable.dataset_id,
         }
-    row = await compiled.first(session, _opening(readable), values)
+    record = await compiled.fetchrow(pg, _resolving(readable, submitter is not None), values)
+    assert record is not None
+    found = list(record)
     if readable is not None:
-        assert row is not None
-        flt.dataset_ids = list(row[2])
-        flt.readable = None  # resolved
-    return await compiled.driver(session)
+        flt.dataset_ids, flt.readable = list(found.pop(0)), None
+    if submitter is not None:
+        flt.submitter_ids, flt.submitter = list(found.pop(0)), None
+
+
+_FIX_JOIN_ORDER = compiled.Compiled(
+    "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in JOIN_ORDER_AS_WRITTEN.items()),
+    (),
+)
 
 
 def _row(record: asyncpg.Record | tuple[Any, ...]) -> OverviewRow:
@@ -298,7 +310,9 @@ async def page(
     after: tuple[Any, uuid.UUID] | None,
     limit: int,
 ) -> list[OverviewRow]:
-    return (await listing(session, flt, sort, descending, after, limit, with_total=False))[0]
+    """A page in the session's transaction (a single file's load): the join order is fixed for it first."""
+    await compiled.first(session, _FIX_JOIN_ORDER, {})
+    return (await _listing(await compiled.driver(session), flt, sort, descending, after, limit, with_total=False))[0]
 
 
 def _count(flt: OverviewFilter) -> Select[Any]:
@@ -308,7 +322,7 @@ def _count(flt: OverviewFilter) -> Select[Any]:
 
 
 async def listing(
-    session: AsyncSession,
+    listings: AsyncEngine,
     flt: OverviewFilter,
     sort: str,
     descending: bool,
@@ -318,10 +332,26 @@ async def listing(
 ) -> tuple[list[OverviewRow], int | None]:
     """A page and, if asked, the matching files counted up to TOTAL_CAP + 1 (above the cap: "more").
 
-    The count rides on the page's statement as an uncorrelated subquery (run once, one round trip
-    fewer); only a page that came back empty asks for it on its own.
+    Runs on the listings engine (db/engine.py): autocommit reads on connections whose join order is
+    fixed when they connect, so a page is its statements and nothing else: no BEGIN, no COMMIT, no
+    SET. Under READ COMMITTED a transaction gave each statement its own snapshot anyway.
     """
-    pg = await _open(session, flt)
+    async with compiled.reading(listings) as pg:
+        return await _listing(pg, flt, sort, descending, after, limit, with_total)
+
+
+async def _listing(
+    pg: asyncpg.Connection,
+    flt: OverviewFilter,
+    sort: str,
+    descending: bool,
+    after: tuple[Any, uuid.UUID] | None,
+    limit: int,
+    with_total: bool,
+) -> tuple[list[OverviewRow], int | None]:
+    """The count rides on the page's statement as an uncorrelated subquery (run once, one round trip
+    fewer); only a page that came back empty asks for it on its own."""
+    await _resolve(pg, flt)
     column = SORT_COLUMNS[sort]
 
     def build() -> Select[Any]:
@@ -357,10 +387,6 @@ async def listing(
         return [_row(record[:-1]) for record in records], int(records[0][-1])
     total = await compiled.fetchval(pg, compiled.compiled(("count", _shape(flt)), lambda: _count(flt)), values)
     return [], int(total)
-
-
-async def user_ids_named(session: AsyncSession, username: str) -> list[uuid.UUID]:
-    return list((await session.execute(select(User.id).where(User.username == username))).scalars())
 
 
 async def versions(session: AsyncSession, file_id: uuid.UUID) -> list[tuple[FileVersion, str | None]]:

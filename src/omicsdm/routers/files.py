@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from pydantic import StringConstraints
 
-from omicsdm.deps import AppSettings, CurrentUser, Session, State, Storage_
+from omicsdm.deps import AppSettings, CurrentUser, Listings, Session, State, Storage_
 from omicsdm.schemas.common import INT32_MAX, NO_NUL, IsoDateTime, Problem
 from omicsdm.schemas.files import (
     ANNOTATION_FILTER,
@@ -96,10 +96,10 @@ def _page(page: FilePage) -> Response:
 @router.get(
     "/files", operation_id="listFiles", summary="The file overview", response_model=FilePage, responses=BAD_QUERY
 )
-async def list_files(session: Session, user: CurrentUser, q: ListingQuery) -> Response:
+async def list_files(listings: Listings, user: CurrentUser, q: ListingQuery) -> Response:
     """The latest version of every file the caller may read and that is not marked deleted; filtered,
     sorted and paginated by cursor."""
-    return _page(await files.list_files(session, user, q))
+    return _page(await files.list_files(listings, user, q))
 
 
 @router.get(
@@ -256,11 +256,11 @@ async def follow_link(
 @router.get(
     "/trash", operation_id="listTrash", summary="My deleted files", response_model=FilePage, responses=BAD_QUERY
 )
-async def trash(session: Session, user: CurrentUser, q: ListingQuery) -> Response:
+async def trash(listings: Listings, user: CurrentUser, q: ListingQuery) -> Response:
     """Files marked deleted in the datasets the caller's groups own (all, for admins)."""
     if q.sort == "-submitted_at":
         q.sort = "-deleted_at"
-    return _page(await files.list_trash(session, user, q))
+    return _page(await files.list_trash(listings, user, q))
 
 
 @router.get(
@@ -272,13 +272,13 @@ async def trash(session: Session, user: CurrentUser, q: ListingQuery) -> Respons
     responses={403: {"model": Problem}, **BAD_QUERY},
 )
 async def admin_files(
-    session: Session,
+    listings: Listings,
     user: CurrentUser,
     q: ListingQuery,
     deleted: Annotated[bool | None, Query(description="true: only deleted; false: only live; omit: both")] = None,
 ) -> Response:
     """All files, deleted ones included."""
-    return _page(await files.list_all_for_admin(session, user, q, deleted))
+    return _page(await files.list_all_for_admin(listings, user, q, deleted))
 
 
 @router.get(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from omicsdm.auth.principal import Principal
 from omicsdm.auth.secrets import LinkTokens
@@ -172,8 +172,9 @@ def _may_download(principal: Principal, row: OverviewRow) -> bool:
 # ---- listings --------------------------------------------------------------------------------------
 
 
-async def _filter(session: AsyncSession, principal: Principal, q: Listing, *, manageable_only: bool) -> OverviewFilter:
+def _filter(principal: Principal, q: Listing, *, manageable_only: bool) -> OverviewFilter:
     flt = OverviewFilter(
+        submitter=q.submitter or None,
         name=q.name,
         extension=q.extension,
         submitted_after=q.submitted_after,
@@ -190,16 +191,14 @@ async def _filter(session: AsyncSession, principal: Principal, q: Listing, *, ma
             dataset_id=q.dataset_id,
             manageable_only=manageable_only,
         )
-    if q.submitter:
-        flt.submitter_ids = await overview.user_ids_named(session, q.submitter)
     return flt
 
 
-async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_sorts: tuple[str, ...]) -> FilePage:
+async def _page(listings: AsyncEngine, flt: OverviewFilter, q: Listing, allowed_sorts: tuple[str, ...]) -> FilePage:
     sort, descending = _parse_sort(q.sort, allowed_sorts)
     after = decode_cursor(q.cursor, q.sort) if q.cursor else None
     want_total = q.include_total if q.include_total is not None else q.cursor is None
-    rows, counted = await overview.listing(session, flt, sort, descending, after, q.limit + 1, want_total)
+    rows, counted = await overview.listing(listings, flt, sort, descending, after, q.limit + 1, want_total)
     total_capped = counted is not None and counted > overview.TOTAL_CAP
     total = min(counted, overview.TOTAL_CAP) if counted is not None else None
     more = len(rows) > q.limit
@@ -222,23 +221,23 @@ async def _page(session: AsyncSession, flt: OverviewFilter, q: Listing, allowed_
     return FilePage(items=[_file_out(r) for r in rows], next_cursor=next_cursor, total=total, total_capped=total_capped)
 
 
-async def list_files(session: AsyncSession, principal: Principal, q: Listing) -> FilePage:
-    return await _page(session, await _filter(session, principal, q, manageable_only=False), q, OVERVIEW_SORTS)
+async def list_files(listings: AsyncEngine, principal: Principal, q: Listing) -> FilePage:
+    return await _page(listings, _filter(principal, q, manageable_only=False), q, OVERVIEW_SORTS)
 
 
-async def list_trash(session: AsyncSession, principal: Principal, q: Listing) -> FilePage:
+async def list_trash(listings: AsyncEngine, principal: Principal, q: Listing) -> FilePage:
     """Deleted files of the datasets the caller manages (their own group's), newest deletion first."""
-    flt = await _filter(session, principal, q, manageable_only=True)
+    flt = _filter(principal, q, manageable_only=True)
     flt.deleted = True
-    return await _page(session, flt, q, OVERVIEW_SORTS)
+    return await _page(listings, flt, q, OVERVIEW_SORTS)
 
 
-async def list_all_for_admin(session: AsyncSession, principal: Principal, q: Listing, deleted: bool | None) -> FilePage:
+async def list_all_for_admin(listings: AsyncEngine, principal: Principal, q: Listing, deleted: bool | None) -> FilePage:
     if not principal.is_admin:
         raise Forbidden("administrators only")
-    flt = await _filter(session, principal, q, manageable_only=False)
+    flt = _filter(principal, q, manageable_only=False)
     flt.deleted = deleted
-    return await _page(session, flt, q, OVERVIEW_SORTS)
+    return await _page(listings, flt, q, OVERVIEW_SORTS)
 
 
 # ---- one file --------------------------------------------------------------------------------------
