@@ -40,7 +40,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy.engine import make_url
 
-from omicsdm.embedded.seaweedfs import _die_with_parent, _remove_grpc_sockets, _spawn_tied_to_process, weed_binary
+from omicsdm.embedded.seaweedfs import die_with_parent, remove_grpc_sockets, spawn_tied_to_process, weed_binary
 
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -120,7 +120,7 @@ class Process:
         with self.log.open("ab") as log_file:
             log_file.write(f"\n===== {time.strftime('%H:%M:%S')} start {' '.join(self.args)}\n".encode())
             log_file.flush()
-            self.popen = _spawn_tied_to_process(
+            self.popen = spawn_tied_to_process(
                 lambda: subprocess.Popen(  # noqa: S603 - binaries and arguments built here
                     self.args,
                     stdin=subprocess.DEVNULL,
@@ -129,7 +129,7 @@ class Process:
                     cwd=self.cwd,
                     env=self.env,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent(os.getpid()),
+                    preexec_fn=die_with_parent(os.getpid()),
                 )
             )
 
@@ -247,7 +247,7 @@ class Cluster:
             self.haproxy_socket.unlink()
         # weed leaves unix sockets named after its gRPC ports in /tmp, even on a clean stop.
         grpc = [self.master_grpc, self.filer_grpc, self.s3_grpc, *(v.grpc_port for v in self.volume_servers)]
-        _remove_grpc_sockets(grpc)
+        remove_grpc_sockets(grpc)
 
     def __enter__(self) -> Cluster:
         return self.start()

@@ -153,7 +153,7 @@ class EmbeddedSeaweedFS:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
-            _remove_grpc_sockets(self._grpc_ports)
+            remove_grpc_sockets(self._grpc_ports)
             self._grpc_ports = []
             with contextlib.suppress(OSError):
                 (self.data_dir / "weed.pid").unlink()
@@ -217,7 +217,7 @@ class EmbeddedSeaweedFS:
         if log.exists():
             log.replace(self.data_dir / "weed.log.1")
         with log.open("wb") as log_file:
-            self._proc = _spawn_tied_to_process(
+            self._proc = spawn_tied_to_process(
                 lambda: subprocess.Popen(  # noqa: S603 - the weed binary, arguments built here
                     args,
                     stdin=subprocess.DEVNULL,
@@ -226,7 +226,7 @@ class EmbeddedSeaweedFS:
                     cwd=self.data_dir,
                     env=env,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent(os.getpid()),
+                    preexec_fn=die_with_parent(os.getpid()),
                 )
             )
         pid_file = {"pid": self._proc.pid, "grpc_ports": self._grpc_ports}
@@ -301,7 +301,7 @@ class EmbeddedSeaweedFS:
             cmdline = b""
         if str(self.data_dir / "weed").encode() in cmdline:
             raise RuntimeError(f"SeaweedFS already runs on {self.data_dir} (pid {pid})")
-        _remove_grpc_sockets(grpc_ports)
+        remove_grpc_sockets(grpc_ports)
 
     def _log_tail(self, lines: int = 40) -> str:
         try:
@@ -352,8 +352,8 @@ def _write_private(path: pathlib.Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _remove_grpc_sockets(ports: list[int]) -> None:
-    # weed puts its gRPC sockets in /tmp and leaves some behind, even on a clean shutdown.
+def remove_grpc_sockets(ports: list[int]) -> None:
+    """Removes the gRPC sockets weed leaves in /tmp for these ports, even on a clean shutdown."""
     for port in ports:
         for role in ("master", "volume", "filer", "s3", "admin"):
             with contextlib.suppress(OSError):
@@ -433,7 +433,7 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+def die_with_parent(parent_pid: int) -> Callable[[], None] | None:
     """A preexec_fn making Linux send SIGTERM to the child when its parent dies, so weed never outlives us."""
     if not sys.platform.startswith("linux"):
         return None
@@ -476,7 +476,8 @@ def _spawner_loop(jobs: queue.SimpleQueue[_SpawnJob]) -> None:
             future.set_exception(err)
 
 
-def _spawn_tied_to_process(spawn: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+def spawn_tied_to_process(spawn: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """Runs `spawn` (a Popen with `die_with_parent`) on the process-long spawner thread (see above)."""
     global _spawn_queue
     with _spawner_lock:
         if _spawn_queue is None:
