@@ -69,6 +69,7 @@ class Setup:
     alice_api_token: str
     dataset_id: str
     file_id: str
+    drs_id: str
 
     @property
     def headers(self) -> dict[str, str]:
@@ -119,6 +120,7 @@ async def setup(private_pg: PrivatePostgres, private_s3: PrivateS3, idp: LocalId
             await api_token(client, alice),
             dataset.json()["id"],
             version["file_id"],
+            version["drs_id"],
         )
 
 
@@ -147,6 +149,9 @@ def loop_requests(s: Setup, started: dict[str, int], signing: dict[str, Any]) ->
     token_headers = {"Authorization": f"Bearer {s.alice_api_token}"}
     return {
         "GET /api/files": lambda: s.client.get("/api/files", headers=s.headers),
+        "GET /api/files/{id}": lambda: s.client.get(f"/api/files/{s.file_id}", headers=s.headers),
+        "GET /api/trash": lambda: s.client.get("/api/trash", headers=s.headers),
+        "GET /ga4gh/drs/v1/objects/{id}": lambda: s.client.get(f"/ga4gh/drs/v1/objects/{s.drs_id}", headers=s.headers),
         "GET /api/auth/me (JWT)": lambda: s.client.get("/api/auth/me", headers=s.headers),
         "GET /api/auth/me (API token)": lambda: s.client.get("/api/auth/me", headers=token_headers),
         "POST /api/files/download-urls": lambda: s.client.post(

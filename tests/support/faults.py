@@ -104,8 +104,8 @@ class Answer:
 
 
 def outage_violation(answer: Answer, part: Part) -> str | None:
-    """None if `answer` is a 2xx, or a 503 problem+json with Retry-After and code `<part>-unavailable`;
-    otherwise what is wrong with it."""
+    """None if `answer` is a 2xx, or a 503 problem+json with Retry-After and code `<part>-unavailable`
+    (on DRS routes: GA4GH's Error naming the part); otherwise what is wrong with it."""
     if answer.error is not None:
         return "the request raised instead of answering"
     if 200 <= answer.status < 300:
@@ -113,10 +113,18 @@ def outage_violation(answer: Answer, part: Part) -> str | None:
     if answer.status != 503:
         return f"status {answer.status}, expected 2xx or 503"
     problems = []
-    if not answer.content_type.startswith("application/problem+json"):
-        problems.append(f"content type {answer.content_type!r}, expected application/problem+json")
     if not (answer.retry_after or "").strip().isdigit():
         problems.append(f"Retry-After {answer.retry_after!r}, expected a number of seconds")
+    if " /ga4gh/drs/" in answer.label:
+        # DRS answers errors in GA4GH's own Error shape ({"msg", "status_code"}), which DRS clients read.
+        body = answer.json()
+        if not answer.content_type.startswith("application/json") or body.get("status_code") != 503:
+            problems.append(f"not a GA4GH Error with status_code 503: {answer.content_type!r} {body!r}")
+        elif part not in str(body.get("msg", "")):
+            problems.append(f"msg {body.get('msg')!r} does not name the {part}")
+        return "; ".join(problems) or None
+    if not answer.content_type.startswith("application/problem+json"):
+        problems.append(f"content type {answer.content_type!r}, expected application/problem+json")
     code = answer.json().get("code")
     if code != f"{part}-unavailable":
         problems.append(f"code {code!r}, expected {part}-unavailable")
