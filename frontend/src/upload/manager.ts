@@ -528,7 +528,8 @@ async function completeWithRetry(item: UploadItem, upload: Upload, body: Complet
 
 /** All bytes are in S3: ask the service to check them and record the version (idempotent, so retryable). */
 async function finish(item: UploadItem, upload: Upload, fp: string): Promise<void> {
-  update(item, { status: "completing", loaded: item.file.size, message: "Checking…", awaitingComplete: true });
+  // S3 holds the whole object from here on: a failed check or refusal shows every byte stored, not a stale count.
+  update(item, { status: "completing", loaded: item.file.size, stored: item.file.size, message: "Checking…", awaitingComplete: true });
   try {
     // The completion waits for the checksums: a version is never recorded without them.
     const body = await checksumBody(item, upload);

@@ -7,6 +7,7 @@ import { Empty, Notice, ProgressBar, notify } from "../ui/components";
 import { bytes, duration, plural, speed, when } from "../ui/format";
 import { useStore } from "../ui/hooks";
 import { filesFromDrop, filesFromList, type PickedFile } from "../upload/dropped";
+import { rowFigures } from "../upload/figures";
 import {
   FINISHED,
   addFiles,
@@ -231,14 +232,30 @@ export function UploadView(props: { dataset: Dataset | null; datasets: Dataset[]
         {totals.running > 0 && (
           <div class="overall" data-testid="overall">
             <ProgressBar value={totals.size ? totals.loaded / totals.size : 0} label="All uploads" />
-            <div class="transfer-meta">
+            {/* One line of figures: each keeps its words together, a narrow window wraps only after a "·". */}
+            <p class="overall-meta">
               <span class="tabular">
                 {bytes(totals.loaded)} of {bytes(totals.size)}
               </span>
-              <span class="tabular" title="Current speed">{totals.speed > 0 ? speed(totals.speed) : ""}</span>
-              <span class="tabular" title="Time left">{totals.secondsLeft >= 0 ? `${duration(totals.secondsLeft)} left` : ""}</span>
+              {totals.speed > 0 && (
+                <>
+                  {"\u00a0· "}
+                  <span class="tabular" title="Current speed">
+                    {speed(totals.speed)}
+                  </span>
+                </>
+              )}
+              {totals.secondsLeft >= 0 && (
+                <>
+                  {"\u00a0· "}
+                  <span class="tabular" title="Time left">
+                    {duration(totals.secondsLeft)} left
+                  </span>
+                </>
+              )}
+              {"\u00a0· "}
               <span>{plural(totals.running, "upload")} running or waiting</span>
-            </div>
+            </p>
           </div>
         )}
         {items.length === 0 ? (
@@ -270,10 +287,7 @@ const STATUS_LABEL: Record<UploadItem["status"], string> = {
 
 function TransferRow(props: { item: UploadItem }) {
   const { item } = props;
-  const shown = item.status === "paused" || item.status === "retrying" ? item.stored : Math.max(item.loaded, item.stored);
-  const fraction = item.file.size ? shown / item.file.size : item.status === "done" ? 1 : 0;
-  const tone =
-    item.status === "failed" ? "error" : item.status === "done" ? "success" : item.status === "paused" || item.status === "retrying" ? "paused" : "";
+  const { fraction, tone, shown } = rowFigures(item);
   const slash = item.name.lastIndexOf("/");
   return (
     <li class={`transfer ${item.status}`} data-testid="transfer" data-status={item.status} data-name={item.name}>
@@ -286,12 +300,14 @@ function TransferRow(props: { item: UploadItem }) {
         <ProgressBar value={fraction} tone={tone} label={`Upload of ${item.name}`} />
         <div class="transfer-meta">
           <span class={`status-pill ${item.status}`}>{STATUS_LABEL[item.status]}</span>
-          <span class="tabular">
-            {bytes(item.status === "done" ? item.file.size : shown)} / {bytes(item.file.size)}
+          <span class="tabular transfer-bytes">
+            {shown === undefined ? bytes(item.file.size) : `${bytes(shown)} / ${bytes(item.file.size)}`}
           </span>
-          <span class="tabular" title="Current speed">{item.status === "uploading" ? speed(item.speed) : ""}</span>
+          <span class="tabular" title="Current speed">
+            {item.status === "uploading" ? speed(item.speed) : null}
+          </span>
           <span class="tabular" title="Time left">
-            {item.status === "uploading" && item.secondsLeft >= 0 ? `${duration(item.secondsLeft)} left` : ""}
+            {item.status === "uploading" && item.secondsLeft >= 0 ? `${duration(item.secondsLeft)} left` : null}
           </span>
           <span
             class="transfer-message"
