@@ -175,3 +175,39 @@ def test_cli_says_more_than_when_the_total_is_capped() -> None:
     page = FilePage.model_validate({"items": [], "total": 10_000, "total_capped": True})
     assert _of(page.total or 0, page.total_capped) == "more than 10,000"
     assert _of(42, FilePage.model_validate({"items": [], "total": 42}).total_capped) == "42"
+
+
+async def test_audit_rows_are_recorded_many_at_once(database_url: str) -> None:
+    """record_many sends every column as one array (unnest): None, UUIDs, text ids and JSON survive it."""
+    from sqlalchemy import select
+
+    from omicsdm.db.engine import make_engine, make_sessionmaker
+    from omicsdm.db.models import AuditEvent
+    from omicsdm.repository import audit
+    from omicsdm.settings import DatabaseSettings
+
+    engine = make_engine(DatabaseSettings(url=database_url))
+    marker = f"test.many.{uuid.uuid4().hex[:8]}"
+    target = uuid.uuid4()
+    rows = [
+        {"action": marker, "actor_id": None, "actor_name": "janitor", "target_type": "upload", "target_id": None},
+        {"action": marker, "actor_id": None, "actor_name": "b", "target_type": "file", "target_id": target,
+         "detail": {"version": 3, "note": "é \"quoted\""}},
+    ]  # fmt: skip
+    try:
+        async with make_sessionmaker(engine)() as session:
+            await audit.record_many(session, rows)
+            await audit.record_many(session, [])
+            await session.commit()
+            found = (
+                (await session.execute(select(AuditEvent).where(AuditEvent.action == marker).order_by(AuditEvent.id)))
+                .scalars()
+                .all()
+            )
+    finally:
+        await engine.dispose()
+    assert [(e.actor_name, e.target_type, e.target_id, e.detail) for e in found] == [
+        ("janitor", "upload", None, {}),
+        ("b", "file", str(target), {"version": 3, "note": 'é "quoted"'}),
+    ]
+    assert all(e.at is not None and e.actor_id is None for e in found)

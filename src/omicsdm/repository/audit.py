@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ARRAY, and_, bindparam, func, literal_column, or_, select
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omicsdm.auth.principal import Principal
 from omicsdm.db.models import AuditEvent
+from omicsdm.repository import compiled
 
 
 async def record(
@@ -56,10 +58,31 @@ async def record_by(
     )
 
 
+_MANY_COLUMNS = ("action", "actor_id", "actor_name", "target_type", "target_id", "detail")
+
+
+def _insert_many() -> Insert:
+    """One statement whatever the number of rows: each column is one array parameter, unnest() makes rows."""
+    table = AuditEvent.__table__
+    arrays = [bindparam(name, type_=ARRAY(table.c[name].type)) for name in _MANY_COLUMNS]
+    return insert(AuditEvent).from_select(_MANY_COLUMNS, select(literal_column("*")).select_from(func.unnest(*arrays)))
+
+
 async def record_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        # executemany: one prepared statement, rows streamed (a multi-VALUES literal compiles slowly)
-        await session.execute(insert(AuditEvent), rows)
+    """Rows of `record`'s fields. 1,000 download links record 1,000 events: as an ORM bulk insert that
+    was 65 ms (27 ms of CPU) of a 300 ms request; as arrays it is one short statement."""
+    if not rows:
+        return
+    values: dict[str, list[Any]] = {name: [] for name in _MANY_COLUMNS}
+    for row in rows:
+        for name in _MANY_COLUMNS:
+            value = row.get(name)
+            if name == "detail":
+                value = json.dumps(value or {})  # the connection's jsonb codec takes text
+            elif name == "target_id" and value is not None:
+                value = str(value)
+            values[name].append(value)
+    await compiled.execute(session, compiled.compiled("audit.record_many", _insert_many), values)
 
 
 async def events_for(

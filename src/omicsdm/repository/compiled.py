@@ -66,6 +66,12 @@ async def first(session: AsyncSession, statement: Compiled, values: Mapping[str,
     return tuple(row) if row is not None else None
 
 
+async def execute(session: AsyncSession, statement: Compiled, values: Mapping[str, Any]) -> None:
+    """Runs a statement in the session's transaction (through SQLAlchemy, which begins it if need be)."""
+    conn = await session.connection()
+    await conn.exec_driver_sql(statement.sql, tuple(statement.args(values)))
+
+
 async def driver(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under the session's (already begun) transaction."""
     conn: AsyncConnection = await session.connection()

@@ -25,6 +25,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    literal,
     literal_column,
     select,
     true,
@@ -456,9 +457,12 @@ async def download_targets(
         .where(File.deleted_at.is_(None))
     )
     if dataset_ids is not None:
-        base = base.where(File.dataset_id.in_(dataset_ids))
+        base = base.where(File.dataset_id == any_(literal(dataset_ids, _IDS)))
     found: dict[tuple[uuid.UUID, int | None], DownloadTarget] = {}
-    latest = base.join(FileVersion, FileVersion.id == File.latest_version_id).where(File.id.in_(file_ids))
+    # one array parameter: an IN list of 1,000 ids was 1,000 bind parameters to expand and send
+    latest = base.join(FileVersion, FileVersion.id == File.latest_version_id).where(
+        File.id == any_(literal(file_ids, _IDS))
+    )
     for row in (await session.execute(latest)).all():
         found[(row[0], None)] = DownloadTarget(*tuple(row))
     if numbered:
