@@ -168,4 +168,6 @@ async def test_main_screens_and_cancel(
     await shot(page, "narrow-file-detail")
     await page.get_by_test_id("file-detail").get_by_role("button", name="Close").first.click()
     await open_upload(page)
-    await shot(page, "narrow-upload")
+    # The whole page (the transfer list starts below the fold at 390 px), once the delete's toast is gone.
+    await page.locator(".toast").first.wait_for(state="detached", timeout=15_000)
+    await shot(page, "narrow-upload", full_page=True)
