@@ -36,7 +36,7 @@ from tests.support.detached_chromium import DetachedChromium, open_upload_view
 from tests.support.idp import LocalIdP
 
 from benchmarks.browser_upload import ensure_frontend_built, seaweedfs_process
-from benchmarks.harness import app_process, free_port, peak_rss_mib, services, settings_for
+from benchmarks.harness import app_process, bench_dataset, free_port, peak_rss_mib, services, settings_for
 from omicsdm.embedded.seaweedfs import S3Endpoint
 from omicsdm.services.upload_rules import choose_part_size
 from omicsdm.settings import Settings
@@ -165,12 +165,7 @@ def main() -> None:
         with app_process(production_settings(url, s3, port, idp), port, access_log=access_log) as app:
             token = idp.token("bench", ["admin"], lifetime=8 * 3600)
             auth = {"Authorization": f"Bearer {token}"}
-            project = httpx.post(f"{base}/api/projects", json={"code": "bench", "name": "b"}, headers=auth).json()
-            dataset = httpx.post(
-                f"{base}/api/datasets",
-                json={"project_id": project["id"], "code": "d", "name": "d", "owner_group": "admin"},
-                headers=auth,
-            ).json()
+            dataset = bench_dataset(base, auth)
             limits = httpx.get(f"{base}/api/uploads/limits", headers=auth).json()
             s3c = boto3.client(
                 "s3",
@@ -185,7 +180,9 @@ def main() -> None:
             boto_before = boto3_seconds(s3c, path, part_size, "boto3-before")
             print(f"boto3 (before): {size / MIB / boto_before:7.1f} MiB/s", flush=True)
             with DetachedChromium() as chromium, RssSampler(chromium) as rss:
-                page = asyncio.run(page_upload(chromium, base, token, project["id"], dataset["id"], path, args.timeout))
+                page = asyncio.run(
+                    page_upload(chromium, base, token, dataset["project_id"], dataset["id"], path, args.timeout)
+                )
             print(f"page:           {size / MIB / page['seconds']:7.1f} MiB/s", flush=True)
             boto_after = boto3_seconds(s3c, path, part_size, "boto3-after")
             print(f"boto3 (after):  {size / MIB / boto_after:7.1f} MiB/s", flush=True)

@@ -44,7 +44,7 @@ import psutil
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from benchmarks.harness import app_process, free_port, peak_rss_mib, services, settings_for
+from benchmarks.harness import app_process, bench_dataset, free_port, peak_rss_mib, services, settings_for
 
 MIB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[1]
@@ -269,12 +269,7 @@ def main() -> None:
             login = httpx.post(f"{base}/api/auth/dev-login", json={"username": "bench", "groups": ["admin"]})
             token = login.json()["access_token"]
             admin = {"Authorization": f"Bearer {token}"}
-            project = httpx.post(f"{base}/api/projects", json={"code": "bench", "name": "b"}, headers=admin).json()
-            dataset = httpx.post(
-                f"{base}/api/datasets",
-                json={"project_id": project["id"], "code": "d", "name": "d", "owner_group": "admin"},
-                headers=admin,
-            ).json()
+            dataset = bench_dataset(base, admin)
             s3c = boto3.client(
                 "s3",
                 endpoint_url=s3.url,

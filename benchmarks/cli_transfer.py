@@ -35,7 +35,7 @@ import httpx
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from benchmarks.harness import app_process, free_port, peak_rss_mib, services, settings_for
+from benchmarks.harness import app_process, bench_dataset, free_port, peak_rss_mib, services, settings_for
 from omicsdm.client.api import ApiClient, FileQuery
 from omicsdm.client.transfer import Downloader, Source, Uploader
 from omicsdm.client.transport import TRANSPORTS, make_transport
@@ -122,12 +122,7 @@ def main() -> None:
             login = httpx.post(f"{base}/api/auth/dev-login", json={"username": "bench", "groups": ["admin"]})
             token = login.json()["access_token"]
             headers = {"Authorization": f"Bearer {token}"}
-            project = httpx.post(f"{base}/api/projects", json={"code": "bench", "name": "b"}, headers=headers).json()
-            dataset = httpx.post(
-                f"{base}/api/datasets",
-                json={"project_id": project["id"], "code": "d", "name": "d", "owner_group": "admin"},
-                headers=headers,
-            ).json()
+            dataset = bench_dataset(base, headers)
             dataset_id = uuid.UUID(dataset["id"])
             boto = boto3.client(
                 "s3",

@@ -179,3 +179,14 @@ def peak_rss_mib(process: psutil.Process) -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def bench_dataset(base: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Project "bench" and its dataset "d", owned by the admin group, made through the API."""
+    project = httpx.post(f"{base}/api/projects", json={"code": "bench", "name": "b"}, headers=headers).json()
+    dataset: dict[str, Any] = httpx.post(
+        f"{base}/api/datasets",
+        json={"project_id": project["id"], "code": "d", "name": "d", "owner_group": "admin"},
+        headers=headers,
+    ).json()
+    return dataset

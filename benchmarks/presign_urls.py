@@ -17,7 +17,7 @@ import httpx
 from aiobotocore.session import get_session
 from sqlalchemy.engine import make_url
 
-from benchmarks.harness import app_process, free_port, peak_rss_mib, services, settings_for
+from benchmarks.harness import app_process, bench_dataset, free_port, peak_rss_mib, services, settings_for
 from omicsdm.signing.presign import Presigner
 
 N = 1000
@@ -100,12 +100,7 @@ def main() -> None:
             login = httpx.post(f"{base}/api/auth/dev-login", json={"username": "b", "groups": ["admin"]})
             headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
             me = httpx.get(f"{base}/api/auth/me", headers=headers).json()
-            project = httpx.post(f"{base}/api/projects", json={"code": "bench", "name": "b"}, headers=headers).json()
-            dataset = httpx.post(
-                f"{base}/api/datasets",
-                json={"project_id": project["id"], "code": "d", "name": "d", "owner_group": "admin"},
-                headers=headers,
-            ).json()
+            dataset = bench_dataset(base, headers)
             ids = asyncio.run(seed(url, dataset["id"], me["id"]))
             body = {"items": [{"file_id": i} for i in ids]}
             with httpx.Client(timeout=60) as http:

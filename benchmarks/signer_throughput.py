@@ -34,7 +34,7 @@ from botocore.config import Config
 from fastapi import Request
 from fastapi.responses import PlainTextResponse
 
-from benchmarks.harness import app_process, free_port, peak_rss_mib, services, settings_for
+from benchmarks.harness import app_process, bench_dataset, free_port, peak_rss_mib, services, settings_for
 from omicsdm.settings import Settings
 
 CONNECTIONS = (1, 32, 128)
@@ -160,12 +160,7 @@ def set_up(url: str, s3: Any) -> tuple[dict[str, Any], str, str]:
                 "access_token"
             ]
         }
-        project = httpx.post(f"{base}/api/projects", json={"code": "bench", "name": "b"}, headers=admin).json()
-        dataset = httpx.post(
-            f"{base}/api/datasets",
-            json={"project_id": project["id"], "code": "d", "name": "d", "owner_group": "admin"},
-            headers=admin,
-        ).json()
+        dataset = bench_dataset(base, admin)
         upload = httpx.post(
             f"{base}/api/uploads",
             json={"dataset_id": dataset["id"], "name": "big.bam", "size": 10 * 1024**3, "part_size": 16 * 1024**2},
