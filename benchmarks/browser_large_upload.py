@@ -28,15 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from tests.support.detached_chromium import DetachedChromium, open_upload_view
 from tests.support.idp import LocalIdP
 
 from benchmarks.browser_upload import ensure_frontend_built, seaweedfs_process
-from benchmarks.harness import app_process, bench_dataset, free_port, peak_rss_mib, services, settings_for
+from benchmarks.harness import app_process, bench_dataset, boto3_s3, free_port, peak_rss_mib, services, settings_for
 from omicsdm.embedded.seaweedfs import S3Endpoint
 from omicsdm.services.upload_rules import choose_part_size
 from omicsdm.settings import Settings
@@ -167,14 +165,7 @@ def main() -> None:
             auth = {"Authorization": f"Bearer {token}"}
             dataset = bench_dataset(base, auth)
             limits = httpx.get(f"{base}/api/uploads/limits", headers=auth).json()
-            s3c = boto3.client(
-                "s3",
-                endpoint_url=s3.url,
-                region_name=s3.region,
-                aws_access_key_id=s3.access_key,
-                aws_secret_access_key=s3.secret_key,
-                config=Config(s3={"addressing_style": "path"}, max_pool_connections=10),
-            )
+            s3c = boto3_s3(s3, 10)
             weed = seaweedfs_process(s3.url)
             part_size = choose_part_size(size, None, limits["max_file_size"])
             boto_before = boto3_seconds(s3c, path, part_size, "boto3-before")

@@ -38,28 +38,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import boto3
 import httpx
 import psutil
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
+from tests.support.detached_chromium import CHROMIUM, FLAGS
 
-from benchmarks.harness import app_process, bench_dataset, free_port, peak_rss_mib, services, settings_for
+from benchmarks.harness import app_process, bench_dataset, boto3_s3, free_port, peak_rss_mib, services, settings_for
 
 MIB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[1]
 FRONTEND = ROOT / "frontend"
 DIST = FRONTEND / "dist"
-CHROMIUM = os.environ.get("OMICSDM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # What the page is built from: a newer file than dist/bench.html means the build is stale.
 SOURCES = ["src", "index.html", "bench.html", "vite.config.ts", "package.json", "package-lock.json"]
 
@@ -150,7 +139,7 @@ def page_round(
     url = f"{base}/bench.html?{urlencode(params)}"
     with tempfile.TemporaryDirectory(prefix="omicsdm-bench-chromium-") as profile:
         chromium = subprocess.Popen(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", url],
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", url],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: killed as one below
@@ -270,14 +259,7 @@ def main() -> None:
             token = login.json()["access_token"]
             admin = {"Authorization": f"Bearer {token}"}
             dataset = bench_dataset(base, admin)
-            s3c = boto3.client(
-                "s3",
-                endpoint_url=s3.url,
-                region_name=s3.region,
-                aws_access_key_id=s3.access_key,
-                aws_secret_access_key=s3.secret_key,
-                config=Config(s3={"addressing_style": "path"}, max_pool_connections=max(10, args.concurrency)),
-            )
+            s3c = boto3_s3(s3, max(10, args.concurrency))
             data = os.urandom(size)
             weed = seaweedfs_process(s3.url)
             rounds: list[dict[str, Any]] = []

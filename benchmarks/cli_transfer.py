@@ -30,12 +30,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
-from benchmarks.harness import app_process, bench_dataset, free_port, peak_rss_mib, services, settings_for
+from benchmarks.harness import app_process, bench_dataset, boto3_s3, free_port, peak_rss_mib, services, settings_for
 from omicsdm.client.api import ApiClient, FileQuery
 from omicsdm.client.transfer import Downloader, Source, Uploader
 from omicsdm.client.transport import TRANSPORTS, make_transport
@@ -124,14 +122,7 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {token}"}
             dataset = bench_dataset(base, headers)
             dataset_id = uuid.UUID(dataset["id"])
-            boto = boto3.client(
-                "s3",
-                endpoint_url=s3.url,
-                region_name=s3.region,
-                aws_access_key_id=s3.access_key,
-                aws_secret_access_key=s3.secret_key,
-                config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=32),
-            )
+            boto = boto3_s3(s3, 32)
             transfer = TransferConfig(
                 multipart_threshold=args.part_mib * MIB,
                 multipart_chunksize=args.part_mib * MIB,

@@ -21,13 +21,11 @@ import uuid
 from typing import Any
 
 import asyncpg
-import boto3
 import psutil
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from sqlalchemy.engine import make_url
 
-from benchmarks.harness import peak_rss_mib, services
+from benchmarks.harness import boto3_s3, peak_rss_mib, services
 from omicsdm.embedded.seaweedfs import S3Endpoint
 
 MIB = 1024 * 1024
@@ -48,14 +46,7 @@ class HashWriter:
 
 
 def s3_client(s3: S3Endpoint) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.url,
-        region_name=s3.region,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=16),
-    )
+    return boto3_s3(s3, 16)
 
 
 def seed(url: str, s3: S3Endpoint, objects: int, size: int) -> list[str]:

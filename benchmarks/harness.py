@@ -190,3 +190,19 @@ def bench_dataset(base: str, headers: dict[str, str]) -> dict[str, Any]:
         headers=headers,
     ).json()
     return dataset
+
+
+def boto3_s3(s3: S3Endpoint, pool: int = 10) -> Any:
+    """boto3's S3 client for the benchmark's SeaweedFS (path-style, SigV4), the baseline side of a ratio."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=pool)
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.url,
+        region_name=s3.region,
+        aws_access_key_id=s3.access_key,
+        aws_secret_access_key=s3.secret_key,
+        config=config,
+    )

@@ -27,14 +27,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import boto3
 import httpx
 import psutil
-from botocore.config import Config
 from fastapi import Request
 from fastapi.responses import PlainTextResponse
 
-from benchmarks.harness import app_process, bench_dataset, free_port, peak_rss_mib, services, settings_for
+from benchmarks.harness import app_process, bench_dataset, boto3_s3, free_port, peak_rss_mib, services, settings_for
 from omicsdm.settings import Settings
 
 CONNECTIONS = (1, 32, 128)
@@ -166,14 +164,7 @@ def set_up(url: str, s3: Any) -> tuple[dict[str, Any], str, str]:
             json={"dataset_id": dataset["id"], "name": "big.bam", "size": 10 * 1024**3, "part_size": 16 * 1024**2},
             headers=admin,
         ).json()
-    s3c = boto3.client(
-        "s3",
-        endpoint_url=s3.url,
-        region_name=s3.region,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    s3c = boto3_s3(s3)
     s3_upload_id = s3c.create_multipart_upload(Bucket="bench", Key=upload["object_key"])["UploadId"]
     return upload, s3_upload_id, settings.secret_key.get_secret_value()
 

@@ -28,21 +28,13 @@ import uvicorn
 from omicsdm.app import create_app
 from omicsdm.embedded.seaweedfs import S3Endpoint
 from tests.conftest import fresh_database, make_settings
+from tests.support.detached_chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.idp import LocalIdP
 from tests.support.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = os.environ.get("OMICSDM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _ensure_frontend_built() -> None:

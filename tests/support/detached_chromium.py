@@ -35,8 +35,8 @@ import httpx
 import psutil
 
 CHROMIUM = os.environ.get("OMICSDM_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
+# Debian's Chromium as every browser test and benchmark runs it (Playwright adds --headless itself).
+CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
@@ -44,6 +44,7 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+FLAGS = ["--headless", *CHROMIUM_ARGS]
 MIB = 1024 * 1024
 
 

@@ -8,7 +8,7 @@ text asyncpg prepares and caches, and each request passes only the values. The s
 still written with the ORM's tables and columns, so a renamed column breaks them at compile time.
 
 Statements run either on a connection of their own engine (`reading`: autocommit reads) or inside
-the session's transaction (`first` starts it through SQLAlchemy, then `driver`); either way the
+the session's transaction (`execute` starts it through SQLAlchemy, then `driver`); either way the
 connection, its pool check-out and its ping stay SQLAlchemy's.
 """
 
@@ -56,14 +56,6 @@ def compiled(key: Hashable, build: Callable[[], ClauseElement]) -> Compiled:
             _CACHE.clear()
         _CACHE[key] = found
     return found
-
-
-async def first(session: AsyncSession, statement: Compiled, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """Runs the request's first statement through SQLAlchemy, which begins the transaction; one row."""
-    conn = await session.connection()
-    result = await conn.exec_driver_sql(statement.sql, tuple(statement.args(values)))
-    row = result.first()
-    return tuple(row) if row is not None else None
 
 
 async def execute(session: AsyncSession, statement: Compiled, values: Mapping[str, Any]) -> None:

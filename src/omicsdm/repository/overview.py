@@ -312,7 +312,7 @@ async def page(
     limit: int,
 ) -> list[OverviewRow]:
     """A page in the session's transaction (a single file's load): the join order is fixed for it first."""
-    await compiled.first(session, _FIX_JOIN_ORDER, {})
+    await compiled.execute(session, _FIX_JOIN_ORDER, {})
     return (await _listing(await compiled.driver(session), flt, sort, descending, after, limit, with_total=False))[0]
 
 
